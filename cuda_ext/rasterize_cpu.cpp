@@ -1,0 +1,446 @@
+// Alpha compositing of projected Gaussians into 16x16 tiles on CPU, forward and backward.
+// Semantics and shapes: rasterize.h.
+//
+// Layout of the work: OpenMP over (camera, tile) tasks, dynamic schedule. Inside a tile the
+// Gaussians (front to back) are the outer loop and the tile's pixels the inner loop: one row of
+// 16 pixels is one SIMD loop. Rows a Gaussian cannot reach (alpha < 1/255 for every pixel of
+// the row, from the exact bound of its 2D covariance and opacity) and rows whose pixels have all
+// finished are skipped; a tile stops when all its pixels have finished.
+//
+// Backward pass, front to back: the pixel's colour of the Gaussians behind Gaussian i is the
+// final foreground colour minus what was accumulated up to i, so the transmittance is never
+// divided back out (no catastrophic growth of rounding error near alpha = 0.999) and the pass
+// walks the list in the forward order. Each (tile, Gaussian) intersection writes its gradient
+// to a slot of its own, in Gaussian-major order; slots are reduced per Gaussian afterwards: race-free and deterministic
+// for any thread count.
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <type_traits>
+#include <vector>
+
+#include "common.h"
+#include "rasterize.h"
+#include "vec16.h"
+
+namespace swm {
+namespace {
+
+// Half-height, in pixels, of the band of rows where a Gaussian can reach alpha >= 1/255:
+// sigma >= dy^2 / (2 cov_yy) for every dx, so rows with dy^2 > 2 ln(255 o) cov_yy are out.
+// Negative when the Gaussian can reach no pixel at all.
+template <typename T>
+inline T row_extent(const T* conic, T opacity) {
+  const T A = conic[0], B = conic[1], Cc = conic[2];
+  const T det = A * Cc - B * B;
+  if (!(det > 0) || !(opacity >= T(kAlphaMin))) return T(-1);
+  const T cov_yy = A / det;
+  const T e2 = T(2) * std::log(opacity / T(kAlphaMin)) * cov_yy;
+  // A small margin keeps float rounding from dropping a row that is exactly on the bound.
+  return std::sqrt(std::max(e2, T(0))) * T(1.001) + T(1e-3);
+}
+
+template <typename T>
+std::vector<T> row_extents(const T* conics, const T* opacities, int64_t n) {
+  std::vector<T> ext(n);
+#pragma omp parallel for schedule(static) num_threads(num_threads())
+  for (int64_t k = 0; k < n; ++k) ext[k] = row_extent(conics + k * 3, opacities[k]);
+  return ext;
+}
+
+struct TileInfo {
+  int64_t cam, x0, y0, rows, cols;  // origin in pixels; rows/cols inside the image
+};
+
+inline TileInfo tile_info(int64_t task, int64_t tw, int64_t th, int64_t W, int64_t H) {
+  const int64_t ntiles = tw * th;
+  TileInfo ti;
+  ti.cam = task / ntiles;
+  const int64_t t = task % ntiles;
+  ti.x0 = (t % tw) * kTile;
+  ti.y0 = (t / tw) * kTile;
+  ti.rows = std::min<int64_t>(kTile, H - ti.y0);
+  ti.cols = std::min<int64_t>(kTile, W - ti.x0);
+  return ti;
+}
+
+// First and last row (inclusive, tile-local) whose pixel centres lie within `ext` of `my`.
+template <typename T>
+inline void row_range(T my, T ext, const TileInfo& ti, int& r_lo, int& r_hi) {
+  const T lo = std::ceil(my - ext - T(0.5) - T(ti.y0));
+  const T hi = std::floor(my + ext - T(0.5) - T(ti.y0));
+  r_lo = lo < 0 ? 0 : (lo > kTile ? kTile : static_cast<int>(lo));
+  r_hi = hi >= T(ti.rows - 1) ? static_cast<int>(ti.rows - 1) : (hi < -1 ? -1 : static_cast<int>(hi));
+}
+
+template <typename T>
+void rasterize_fwd_impl(const at::Tensor& means2d, const at::Tensor& conics,
+                        const at::Tensor& colors, const at::Tensor& opacities,
+                        const at::Tensor& backgrounds, int64_t W, int64_t H,
+                        const at::Tensor& tile_offsets, const at::Tensor& flatten_ids,
+                        at::Tensor& out_colors, at::Tensor& out_alphas, at::Tensor& out_Ts,
+                        at::Tensor& out_last) {
+  using V = typename Vec16<T>::V;
+  using M = typename Vec16<T>::M;
+  using I = typename std::remove_reference<decltype(M{}[0])>::type;
+  const int64_t C = means2d.size(0), N = means2d.size(1), D = colors.size(2);
+  const int64_t tw = (W + kTile - 1) / kTile, th = (H + kTile - 1) / kTile;
+  const T* p_m2 = means2d.data_ptr<T>();
+  const T* p_con = conics.data_ptr<T>();
+  const T* p_col = colors.data_ptr<T>();
+  const T* p_op = opacities.data_ptr<T>();
+  const T* p_bg = backgrounds.numel() > 0 ? backgrounds.data_ptr<T>() : nullptr;
+  const int64_t* p_toff = tile_offsets.data_ptr<int64_t>();
+  const int32_t* p_flat = flatten_ids.data_ptr<int32_t>();
+  T* o_col = out_colors.data_ptr<T>();
+  T* o_alpha = out_alphas.data_ptr<T>();
+  T* o_T = out_Ts.data_ptr<T>();
+  int64_t* o_last = out_last.data_ptr<int64_t>();
+  const std::vector<T> ext = row_extents(p_con, p_op, C * N);
+  const V zero = vsplat<V>(T(0)), one = vsplat<V>(T(1));
+  const V alpha_max = vsplat<V>(T(kAlphaMax));
+  const T alpha_min = T(kAlphaMin), t_min = T(kTransmittanceMin);
+  V lane_x;
+  for (int x = 0; x < kTile; ++x) lane_x[x] = T(x) + T(0.5);
+
+#pragma omp parallel num_threads(num_threads())
+  {
+    std::vector<V> acc(D * kTile);  // [channel][row]
+    V Tr[kTile];
+    M last[kTile], active[kTile];
+    bool row_alive[kTile];
+    int64_t rows_done = 0;
+#pragma omp for schedule(dynamic, 1) nowait
+    for (int64_t task = 0; task < C * tw * th; ++task) {
+      const TileInfo ti = tile_info(task, tw, th, W, H);
+      const int64_t start = p_toff[task], end = p_toff[task + 1];
+      std::fill(acc.begin(), acc.end(), zero);
+      int rows_alive = 0;
+      M col_in;
+      for (int x = 0; x < kTile; ++x) col_in[x] = x < ti.cols ? I(-1) : I(0);
+      for (int r = 0; r < kTile; ++r) {
+        Tr[r] = one;
+        last[r] = M{} + I(end - start);
+        active[r] = r < ti.rows ? col_in : M{};
+        row_alive[r] = r < ti.rows;
+        rows_alive += row_alive[r];
+      }
+      const V px = lane_x + T(ti.x0);
+      for (int64_t pos = start; pos < end && rows_alive > 0; ++pos) {
+        const int64_t fid = p_flat[pos];
+        const T e = ext[fid];
+        if (e < 0) continue;
+        const T mx = p_m2[fid * 2], my = p_m2[fid * 2 + 1];
+        const T A = p_con[fid * 3], B = p_con[fid * 3 + 1], Cc = p_con[fid * 3 + 2];
+        const T op = p_op[fid];
+        const T* col = p_col + fid * D;
+        const V dx = mx - px;
+        const V half_a_dx2 = T(0.5) * A * dx * dx;
+        const I rel = I(pos - start);
+        int r_lo, r_hi;
+        row_range(my, e, ti, r_lo, r_hi);
+        for (int r = r_lo; r <= r_hi; ++r) {
+          if (!row_alive[r]) continue;
+          ++rows_done;
+          const T dy = my - (T(ti.y0 + r) + T(0.5));
+          const V sigma = half_a_dx2 + (T(0.5) * Cc * dy * dy + (B * dy) * dx);
+          const V a = vmin(op * vexp(-sigma), alpha_max);
+          const M ok = active[r] & (sigma >= zero) & (a >= alpha_min);
+          const V nT = Tr[r] * (one - a);
+          const M term = ok & (nT <= t_min);
+          const M blend = ok & ~term;
+          const V w = blend ? a * Tr[r] : zero;
+          Tr[r] = blend ? nT : Tr[r];
+          for (int64_t k = 0; k < D; ++k) acc[k * kTile + r] += w * col[k];
+          if (any_lane(term)) {
+            last[r] = term ? (M{} + rel) : last[r];
+            active[r] &= ~term;
+            if (!any_lane(active[r])) {
+              row_alive[r] = false;
+              --rows_alive;
+            }
+          }
+        }
+      }
+      for (int r = 0; r < ti.rows; ++r) {
+        for (int x = 0; x < ti.cols; ++x) {
+          const int64_t pix = (ti.cam * H + ti.y0 + r) * W + ti.x0 + x;
+          const T Tf = Tr[r][x];
+          for (int64_t k = 0; k < D; ++k) {
+            T v = acc[k * kTile + r][x];
+            if (p_bg) v += Tf * p_bg[ti.cam * D + k];
+            o_col[pix * D + k] = v;
+          }
+          o_alpha[pix] = T(1) - Tf;
+          o_T[pix] = Tf;
+          o_last[pix] = start + int64_t(last[r][x]);
+        }
+      }
+    }
+    if (stats().enabled) {
+#pragma omp atomic
+      stats().fwd_rows += rows_done;
+    }
+  }
+}
+
+template <typename T>
+void rasterize_bwd_impl(const at::Tensor& means2d, const at::Tensor& conics,
+                        const at::Tensor& colors, const at::Tensor& opacities,
+                        const at::Tensor& backgrounds, int64_t W, int64_t H,
+                        const at::Tensor& tile_offsets, const at::Tensor& flatten_ids,
+                        const at::Tensor& gauss_offsets, const at::Tensor& isect_slot,
+                        const at::Tensor& render_colors, const at::Tensor& render_Ts,
+                        const at::Tensor& last_ids, const at::Tensor& v_render_colors,
+                        const at::Tensor& v_render_alphas, at::Tensor& v_means2d,
+                        at::Tensor& v_means2d_abs, at::Tensor& v_conics, at::Tensor& v_colors,
+                        at::Tensor& v_opacities, at::Tensor& v_backgrounds) {
+  using V = typename Vec16<T>::V;
+  using M = typename Vec16<T>::M;
+  using I = typename std::remove_reference<decltype(M{}[0])>::type;
+  const int64_t C = means2d.size(0), N = means2d.size(1), D = colors.size(2);
+  const int64_t tw = (W + kTile - 1) / kTile, th = (H + kTile - 1) / kTile;
+  const int64_t ntasks = C * tw * th;
+  const int64_t M_isect = flatten_ids.size(0);
+  const T* p_m2 = means2d.data_ptr<T>();
+  const T* p_con = conics.data_ptr<T>();
+  const T* p_col = colors.data_ptr<T>();
+  const T* p_op = opacities.data_ptr<T>();
+  const T* p_bg = backgrounds.numel() > 0 ? backgrounds.data_ptr<T>() : nullptr;
+  const int64_t* p_toff = tile_offsets.data_ptr<int64_t>();
+  const int32_t* p_flat = flatten_ids.data_ptr<int32_t>();
+  const int64_t* p_goff = gauss_offsets.data_ptr<int64_t>();
+  const int32_t* p_slot = isect_slot.data_ptr<int32_t>();
+  const T* p_rc = render_colors.data_ptr<T>();
+  const T* p_rT = render_Ts.data_ptr<T>();
+  const int64_t* p_last = last_ids.data_ptr<int64_t>();
+  const T* p_vrc = v_render_colors.data_ptr<T>();
+  const T* p_vra = v_render_alphas.data_ptr<T>();
+  const std::vector<T> ext = row_extents(p_con, p_op, C * N);
+  const V zero = vsplat<V>(T(0)), one = vsplat<V>(T(1));
+  const V alpha_max = vsplat<V>(T(kAlphaMax));
+  const T alpha_min = T(kAlphaMin);
+  V lane_x;
+  for (int x = 0; x < kTile; ++x) lane_x[x] = T(x) + T(0.5);
+
+  // Per-intersection gradient slots: [v_mean2d (2), |v_mean2d| (2), v_conic (3), v_opacity,
+  // v_color (D)]; per-tile background slots [D].
+  const int64_t S = 8 + D;
+  RawBuffer<T> slots(M_isect * S);
+  std::vector<T> bg_slots(p_bg ? ntasks * D : 0);
+  poison(slots);
+  poison(bg_slots);
+
+#pragma omp parallel num_threads(num_threads())
+  {
+    std::vector<V> vc(D * kTile);    // dL/d render colour, [channel][row]
+    std::vector<V> vcol(D);          // per-entry colour-gradient accumulators
+    V Tr[kTile], Aacc[kTile], Q[kTile], K[kTile];
+    M last[kTile];
+    I row_last[kTile];
+    int64_t rows_done = 0;
+#pragma omp for schedule(dynamic, 1) nowait
+    for (int64_t task = 0; task < ntasks; ++task) {
+      const TileInfo ti = tile_info(task, tw, th, W, H);
+      const int64_t start = p_toff[task], end = p_toff[task + 1];
+      I tile_last = 0;
+      for (int r = 0; r < kTile; ++r) {
+        Tr[r] = one;
+        Aacc[r] = zero;
+        Q[r] = zero;
+        K[r] = zero;
+        last[r] = M{};
+        row_last[r] = 0;
+        for (int64_t k = 0; k < D; ++k) vc[k * kTile + r] = zero;
+        if (r >= ti.rows) continue;
+        for (int x = 0; x < ti.cols; ++x) {
+          const int64_t pix = (ti.cam * H + ti.y0 + r) * W + ti.x0 + x;
+          const T Tf = p_rT[pix];
+          T q = 0, vbg = 0;
+          for (int64_t k = 0; k < D; ++k) {
+            const T g = p_vrc[pix * D + k];
+            const T bgk = p_bg ? p_bg[ti.cam * D + k] : T(0);
+            vc[k * kTile + r][x] = g;
+            q += g * (p_rc[pix * D + k] - Tf * bgk);
+            vbg += g * bgk;
+          }
+          Q[r][x] = q;
+          K[r][x] = Tf * (vbg - p_vra[pix]);
+          const I l = I(p_last[pix] - start);
+          last[r][x] = l;
+          row_last[r] = std::max(row_last[r], l);
+        }
+        tile_last = std::max(tile_last, row_last[r]);
+      }
+      if (p_bg) {
+        for (int64_t k = 0; k < D; ++k) {
+          T s = 0;
+          for (int r = 0; r < ti.rows; ++r)
+            for (int x = 0; x < ti.cols; ++x) {
+              const int64_t pix = (ti.cam * H + ti.y0 + r) * W + ti.x0 + x;
+              s += p_rT[pix] * p_vrc[pix * D + k];
+            }
+          bg_slots[task * D + k] = s;
+        }
+      }
+      const V px = lane_x + T(ti.x0);
+      for (int64_t pos = start; pos < end; ++pos) {
+        T* slot = slots.data() + int64_t(p_slot[pos]) * S;
+        std::fill(slot, slot + S, T(0));
+        const I rel = I(pos - start);
+        if (rel >= tile_last) continue;
+        const int64_t fid = p_flat[pos];
+        const T e = ext[fid];
+        if (e < 0) continue;
+        const T mx = p_m2[fid * 2], my = p_m2[fid * 2 + 1];
+        const T A = p_con[fid * 3], B = p_con[fid * 3 + 1], Cc = p_con[fid * 3 + 2];
+        const T op = p_op[fid];
+        const T* col = p_col + fid * D;
+        const V dx = mx - px;
+        const V half_a_dx2 = T(0.5) * A * dx * dx;
+        std::fill(vcol.begin(), vcol.end(), zero);
+        V g_mx = zero, g_my = zero, g_ax = zero, g_ay = zero;
+        V g_ca = zero, g_cb = zero, g_cc = zero, g_op = zero;
+        int r_lo, r_hi;
+        row_range(my, e, ti, r_lo, r_hi);
+        for (int r = r_lo; r <= r_hi; ++r) {
+          if (rel >= row_last[r]) continue;
+          ++rows_done;
+          const T dy = my - (T(ti.y0 + r) + T(0.5));
+          const V sigma = half_a_dx2 + (T(0.5) * Cc * dy * dy + (B * dy) * dx);
+          const V G = vexp(-sigma);
+          const V a0 = op * G;
+          const V a = vmin(a0, alpha_max);
+          const M ok = (rel < last[r]) & (sigma >= zero) & (a >= alpha_min);
+          const V w = ok ? a * Tr[r] : zero;
+          V vcc = zero;
+          for (int64_t k = 0; k < D; ++k) {
+            const V g = vc[k * kTile + r];
+            vcc += g * col[k];
+            vcol[k] += w * g;
+          }
+          const V Anew = Aacc[r] + w * vcc;
+          const V behind = Q[r] - Anew;
+          const V v_alpha = Tr[r] * vcc - (behind + K[r]) / (one - a);
+          const M live = ok & (a0 <= alpha_max);
+          const V v_sigma = live ? -a0 * v_alpha : zero;
+          const V gx = v_sigma * (A * dx + B * dy);
+          const V gy = v_sigma * (B * dx + Cc * dy);
+          g_mx += gx;
+          g_my += gy;
+          g_ax += vabs(gx);
+          g_ay += vabs(gy);
+          g_ca += T(0.5) * dx * dx * v_sigma;
+          g_cb += dy * dx * v_sigma;
+          g_cc += (T(0.5) * dy * dy) * v_sigma;
+          g_op += live ? G * v_alpha : zero;
+          Aacc[r] = ok ? Anew : Aacc[r];
+          Tr[r] = ok ? Tr[r] * (one - a) : Tr[r];
+        }
+        slot[0] = hsum(g_mx);
+        slot[1] = hsum(g_my);
+        slot[2] = hsum(g_ax);
+        slot[3] = hsum(g_ay);
+        slot[4] = hsum(g_ca);
+        slot[5] = hsum(g_cb);
+        slot[6] = hsum(g_cc);
+        slot[7] = hsum(g_op);
+        for (int64_t k = 0; k < D; ++k) slot[8 + k] = hsum(vcol[k]);
+      }
+    }
+    if (stats().enabled) {
+#pragma omp atomic
+      stats().bwd_rows += rows_done;
+    }
+  }
+
+  // Reduce the slots per Gaussian, in the fixed order of the Gaussian-major index.
+  T* o_m2 = v_means2d.data_ptr<T>();
+  T* o_abs = v_means2d_abs.data_ptr<T>();
+  T* o_con = v_conics.data_ptr<T>();
+  T* o_col = v_colors.data_ptr<T>();
+  T* o_op = v_opacities.data_ptr<T>();
+#pragma omp parallel for schedule(static) num_threads(num_threads())
+  for (int64_t fid = 0; fid < C * N; ++fid) {
+    T sum[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    T* oc = o_col + fid * D;
+    for (int64_t k = 0; k < D; ++k) oc[k] = T(0);
+    for (int64_t j = p_goff[fid]; j < p_goff[fid + 1]; ++j) {
+      const T* slot = slots.data() + j * S;
+      for (int i = 0; i < 8; ++i) sum[i] += slot[i];
+      for (int64_t k = 0; k < D; ++k) oc[k] += slot[8 + k];
+    }
+    o_m2[fid * 2] = sum[0];
+    o_m2[fid * 2 + 1] = sum[1];
+    o_abs[fid * 2] = sum[2];
+    o_abs[fid * 2 + 1] = sum[3];
+    o_con[fid * 3] = sum[4];
+    o_con[fid * 3 + 1] = sum[5];
+    o_con[fid * 3 + 2] = sum[6];
+    o_op[fid] = sum[7];
+  }
+  if (p_bg) {
+    T* o_bg = v_backgrounds.data_ptr<T>();
+    const int64_t ntiles = tw * th;
+    for (int64_t c = 0; c < C; ++c)
+      for (int64_t k = 0; k < D; ++k) {
+        T s = 0;
+        for (int64_t t = 0; t < ntiles; ++t) s += bg_slots[(c * ntiles + t) * D + k];
+        o_bg[c * D + k] = s;
+      }
+  }
+}
+
+}  // namespace
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> rasterize_fwd(
+    const at::Tensor& means2d, const at::Tensor& conics, const at::Tensor& colors,
+    const at::Tensor& opacities, const at::Tensor& backgrounds, int64_t width, int64_t height,
+    const at::Tensor& tile_offsets, const at::Tensor& flatten_ids) {
+  const int64_t C = means2d.size(0), D = colors.size(2);
+  auto opt = means2d.options();
+  at::Tensor out_colors = at::empty({C, height, width, D}, opt);
+  at::Tensor out_alphas = at::empty({C, height, width, 1}, opt);
+  at::Tensor out_Ts = at::empty({C, height, width}, opt);
+  at::Tensor out_last = at::empty({C, height, width}, opt.dtype(at::kLong));
+  poison(out_colors);
+  poison(out_alphas);
+  poison(out_Ts);
+  poison(out_last);
+  AT_DISPATCH_FLOATING_TYPES(means2d.scalar_type(), "rasterize_fwd", [&] {
+    rasterize_fwd_impl<scalar_t>(means2d, conics, colors, opacities, backgrounds, width, height,
+                                 tile_offsets, flatten_ids, out_colors, out_alphas, out_Ts,
+                                 out_last);
+  });
+  return {out_colors, out_alphas, out_Ts, out_last};
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor>
+rasterize_bwd(const at::Tensor& means2d, const at::Tensor& conics, const at::Tensor& colors,
+              const at::Tensor& opacities, const at::Tensor& backgrounds, int64_t width,
+              int64_t height, const at::Tensor& tile_offsets, const at::Tensor& flatten_ids,
+              const at::Tensor& gauss_offsets, const at::Tensor& isect_slot,
+              const at::Tensor& render_colors, const at::Tensor& render_Ts,
+              const at::Tensor& last_ids, const at::Tensor& v_render_colors,
+              const at::Tensor& v_render_alphas) {
+  at::Tensor v_means2d = at::empty_like(means2d);
+  at::Tensor v_means2d_abs = at::empty_like(means2d);
+  at::Tensor v_conics = at::empty_like(conics);
+  at::Tensor v_colors = at::empty_like(colors);
+  at::Tensor v_opacities = at::empty_like(opacities);
+  at::Tensor v_backgrounds = at::empty_like(backgrounds);
+  for (at::Tensor* t : {&v_means2d, &v_means2d_abs, &v_conics, &v_colors, &v_opacities,
+                        &v_backgrounds})
+    poison(*t);
+  AT_DISPATCH_FLOATING_TYPES(means2d.scalar_type(), "rasterize_bwd", [&] {
+    rasterize_bwd_impl<scalar_t>(means2d, conics, colors, opacities, backgrounds, width, height,
+                                 tile_offsets, flatten_ids, gauss_offsets, isect_slot,
+                                 render_colors, render_Ts, last_ids, v_render_colors,
+                                 v_render_alphas, v_means2d, v_means2d_abs, v_conics, v_colors,
+                                 v_opacities, v_backgrounds);
+  });
+  return {v_means2d, v_means2d_abs, v_conics, v_colors, v_opacities, v_backgrounds};
+}
+
+}  // namespace swm

@@ -1,0 +1,1 @@
+"""Benchmarks run by ``spatialwm bench WHAT``; each prints a table."""

@@ -1,0 +1,1 @@
+"""CLI verbs that belong to no single subpackage (demo, bench)."""

@@ -1,0 +1,77 @@
+"""Builds and loads the native CPU kernels in ``cuda_ext/`` on first use.
+
+The build uses ``torch.utils.cpp_extension.load`` (ninja + the system C++ compiler) and is
+cached by torch under ``$TORCH_EXTENSIONS_DIR`` (default ``~/.cache/torch_extensions``), so
+it runs once per machine and source change. Importing :mod:`spatialwm` never builds.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+from pathlib import Path
+from types import ModuleType
+
+from spatialwm.errors import BuildError
+
+SOURCE_DIR = Path(__file__).resolve().parents[2] / "cuda_ext"
+SOURCES = ("bindings.cpp", "project_cpu.cpp", "isect_cpu.cpp", "rasterize_cpu.cpp")
+HEADERS = ("common.h", "rasterize.h", "vec16.h")
+
+CXX_FLAGS = [
+    "-O3",
+    "-std=c++17",
+    "-fopenmp",
+    "-march=native",
+    "-mprefer-vector-width=512",
+    "-fno-math-errno",
+]
+LD_FLAGS = ["-fopenmp"]
+
+
+def _check_toolchain() -> None:
+    missing = [p for p in (*SOURCES, *HEADERS) if not (SOURCE_DIR / p).is_file()]
+    if missing:
+        raise BuildError(
+            f"native rasterizer sources not found in {SOURCE_DIR} (missing {', '.join(missing)}); "
+            "install spatialwm from a source checkout with `pip install -e .`"
+        )
+    cxx = os.environ.get("CXX", "c++")
+    if shutil.which(cxx) is None:
+        raise BuildError(
+            f"no C++ compiler found (looked for `{cxx}`): the CPU rasterizer is compiled on first "
+            "use. Install one, e.g. `sudo apt-get install g++` on Debian/Ubuntu, or set CXX."
+        )
+    if shutil.which("ninja") is None:
+        from torch.utils.cpp_extension import is_ninja_available
+
+        if not is_ninja_available():
+            raise BuildError("ninja is missing: `pip install ninja` (it builds the CPU rasterizer)")
+
+
+@functools.cache
+def load_native() -> ModuleType:
+    """Return the compiled extension module, building it on the first call.
+
+    Raises:
+        BuildError: the sources, a compiler or ninja are missing, or compilation failed.
+    """
+    _check_toolchain()
+    from torch.utils.cpp_extension import load
+
+    verbose = os.environ.get("SPATIALWM_BUILD_VERBOSE", "") not in ("", "0")
+    try:
+        return load(
+            name="spatialwm_native",
+            sources=[str(SOURCE_DIR / s) for s in SOURCES],
+            extra_cflags=CXX_FLAGS,
+            extra_ldflags=LD_FLAGS,
+            extra_include_paths=[str(SOURCE_DIR)],
+            verbose=verbose,
+        )
+    except (RuntimeError, OSError, ImportError) as exc:
+        raise BuildError(
+            f"building the native CPU rasterizer from {SOURCE_DIR} failed: {exc}\n"
+            "Set SPATIALWM_BUILD_VERBOSE=1 to see the compiler output."
+        ) from exc
