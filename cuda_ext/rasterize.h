@@ -69,7 +69,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> rasterize_fwd(
     const at::Tensor& tile_offsets, const at::Tensor& flatten_ids);
 
 // Gradients given v_render_colors [C,H,W,D] and v_render_alphas [C,H,W,1]
-// -> v_means2d [C,N,2], v_means2d_abs [C,N,2] (sum over pixels of |per-pixel gradient|),
+// -> v_means2d [C,N,2], v_means2d_abs [C,N,2] (sum over pixels of |per-pixel gradient|; zero
+//    unless compute_abs),
 //    v_conics [C,N,3], v_colors [C,N,D], v_opacities [C,N], v_backgrounds [C,D].
 // Race-free and deterministic: each (tile, Gaussian) intersection owns a gradient slot (in
 // Gaussian-major order); slots are then reduced per Gaussian (parallel over Gaussians).
@@ -80,6 +81,6 @@ rasterize_bwd(const at::Tensor& means2d, const at::Tensor& conics, const at::Ten
               const at::Tensor& gauss_offsets, const at::Tensor& isect_slot,
               const at::Tensor& render_colors, const at::Tensor& render_Ts,
               const at::Tensor& last_ids, const at::Tensor& v_render_colors,
-              const at::Tensor& v_render_alphas);
+              const at::Tensor& v_render_alphas, bool compute_abs);
 
 }  // namespace swm

@@ -27,26 +27,54 @@
 namespace swm {
 namespace {
 
-// Half-height, in pixels, of the band of rows where a Gaussian can reach alpha >= 1/255:
-// sigma >= dy^2 / (2 cov_yy) for every dx, so rows with dy^2 > 2 ln(255 o) cov_yy are out.
-// Negative when the Gaussian can reach no pixel at all.
+// The reach of a Gaussian: the pixels where alpha = o exp(-sigma) can be >= 1/255, i.e.
+// sigma(dx, dy) = A dx^2 / 2 + B dx dy + C dy^2 / 2 <= L = ln(255 o), with (dx, dy) = mean -
+// pixel. Over a row (fixed dy) sigma is smallest at dx = -B dy / A, where it equals
+// dy^2 det / (2 A) (det = A C - B^2); the row is reachable iff that is <= L, and then only
+// for |dx + B dy / A| <= sqrt(2 (L - dy^2 det / (2 A)) / A). Rows, and rows whose reachable
+// columns miss the tile, are skipped: exact semantics, less work. Computed in double and
+// widened by small margins so that float rounding never drops a reachable pixel.
 template <typename T>
-inline T row_extent(const T* conic, T opacity) {
-  const T A = conic[0], B = conic[1], Cc = conic[2];
-  const T det = A * Cc - B * B;
-  if (!(det > 0) || !(opacity >= T(kAlphaMin))) return T(-1);
-  const T cov_yy = A / det;
-  const T e2 = T(2) * std::log(opacity / T(kAlphaMin)) * cov_yy;
-  // A small margin keeps float rounding from dropping a row that is exactly on the bound.
-  return std::sqrt(std::max(e2, T(0))) * T(1.001) + T(1e-3);
+struct Reach {
+  T row_ext;      // half-height of the reachable band of rows, in pixels (< 0: reaches nothing)
+  T L;            // ln(255 o)
+  T det_over_2A;  // det / (2 A)
+  T B_over_A;     // B / A
+  T two_over_A;   // 2 / A
+};
+
+template <typename T>
+inline Reach<T> reach_of(const T* conic, T opacity) {
+  const double A = conic[0], B = conic[1], C = conic[2];
+  const double det = A * C - B * B;
+  Reach<T> r{T(-1), T(0), T(0), T(0), T(0)};
+  if (!(det > 0) || !(A > 0) || !(double(opacity) >= kAlphaMin)) return r;
+  const double L = std::log(double(opacity) / kAlphaMin);
+  r.row_ext = T(std::sqrt(2.0 * L * A / det) * 1.001 + 1e-3);
+  r.L = T(L * (1.0 + 1e-4) + 1e-4);
+  r.det_over_2A = T(det / (2.0 * A));
+  r.B_over_A = T(B / A);
+  r.two_over_A = T(2.0 / A);
+  return r;
 }
 
 template <typename T>
-std::vector<T> row_extents(const T* conics, const T* opacities, int64_t n) {
-  std::vector<T> ext(n);
+std::vector<Reach<T>> reaches(const T* conics, const T* opacities, int64_t n) {
+  std::vector<Reach<T>> out(n);
 #pragma omp parallel for schedule(static) num_threads(num_threads())
-  for (int64_t k = 0; k < n; ++k) ext[k] = row_extent(conics + k * 3, opacities[k]);
-  return ext;
+  for (int64_t k = 0; k < n; ++k) out[k] = reach_of(conics + k * 3, opacities[k]);
+  return out;
+}
+
+// Whether the reachable columns of the row at offset dy (mean - pixel centre) meet the tile's
+// pixel centres x0 + 0.5 .. x0 + 15.5.
+template <typename T>
+inline bool row_meets_tile(const Reach<T>& g, T mx, T dy, T x0) {
+  const T rest = g.L - dy * dy * g.det_over_2A;
+  if (rest < 0) return false;
+  const T half = std::sqrt(rest * g.two_over_A) * T(1.001) + T(1e-2);
+  const T centre = mx + g.B_over_A * dy;
+  return centre + half >= x0 + T(0.5) && centre - half <= x0 + T(kTile - 0.5);
 }
 
 struct TileInfo {
@@ -97,7 +125,7 @@ void rasterize_fwd_impl(const at::Tensor& means2d, const at::Tensor& conics,
   T* o_alpha = out_alphas.data_ptr<T>();
   T* o_T = out_Ts.data_ptr<T>();
   int64_t* o_last = out_last.data_ptr<int64_t>();
-  const std::vector<T> ext = row_extents(p_con, p_op, C * N);
+  const std::vector<Reach<T>> reach = reaches(p_con, p_op, C * N);
   const V zero = vsplat<V>(T(0)), one = vsplat<V>(T(1));
   const V alpha_max = vsplat<V>(T(kAlphaMax));
   const T alpha_min = T(kAlphaMin), t_min = T(kTransmittanceMin);
@@ -129,8 +157,8 @@ void rasterize_fwd_impl(const at::Tensor& means2d, const at::Tensor& conics,
       const V px = lane_x + T(ti.x0);
       for (int64_t pos = start; pos < end && rows_alive > 0; ++pos) {
         const int64_t fid = p_flat[pos];
-        const T e = ext[fid];
-        if (e < 0) continue;
+        const Reach<T>& g = reach[fid];
+        if (g.row_ext < 0) continue;
         const T mx = p_m2[fid * 2], my = p_m2[fid * 2 + 1];
         const T A = p_con[fid * 3], B = p_con[fid * 3 + 1], Cc = p_con[fid * 3 + 2];
         const T op = p_op[fid];
@@ -139,11 +167,12 @@ void rasterize_fwd_impl(const at::Tensor& means2d, const at::Tensor& conics,
         const V half_a_dx2 = T(0.5) * A * dx * dx;
         const I rel = I(pos - start);
         int r_lo, r_hi;
-        row_range(my, e, ti, r_lo, r_hi);
+        row_range(my, g.row_ext, ti, r_lo, r_hi);
         for (int r = r_lo; r <= r_hi; ++r) {
           if (!row_alive[r]) continue;
-          ++rows_done;
           const T dy = my - (T(ti.y0 + r) + T(0.5));
+          if (!row_meets_tile(g, mx, dy, T(ti.x0))) continue;
+          ++rows_done;
           const V sigma = half_a_dx2 + (T(0.5) * Cc * dy * dy + (B * dy) * dx);
           const V a = vmin(op * vexp(-sigma), alpha_max);
           const M ok = active[r] & (sigma >= zero) & (a >= alpha_min);
@@ -185,8 +214,10 @@ void rasterize_fwd_impl(const at::Tensor& means2d, const at::Tensor& conics,
   }
 }
 
-template <typename T>
-void rasterize_bwd_impl(const at::Tensor& means2d, const at::Tensor& conics,
+// KD: the channel count when it is a small compile-time constant (1..4; the per-entry colour
+// accumulators then live in registers), 0 for any D.
+template <typename T, int KD>
+void rasterize_bwd_impl(bool compute_abs, const at::Tensor& means2d, const at::Tensor& conics,
                         const at::Tensor& colors, const at::Tensor& opacities,
                         const at::Tensor& backgrounds, int64_t W, int64_t H,
                         const at::Tensor& tile_offsets, const at::Tensor& flatten_ids,
@@ -199,7 +230,8 @@ void rasterize_bwd_impl(const at::Tensor& means2d, const at::Tensor& conics,
   using V = typename Vec16<T>::V;
   using M = typename Vec16<T>::M;
   using I = typename std::remove_reference<decltype(M{}[0])>::type;
-  const int64_t C = means2d.size(0), N = means2d.size(1), D = colors.size(2);
+  const int64_t C = means2d.size(0), N = means2d.size(1);
+  const int64_t D = KD > 0 ? KD : colors.size(2);
   const int64_t tw = (W + kTile - 1) / kTile, th = (H + kTile - 1) / kTile;
   const int64_t ntasks = C * tw * th;
   const int64_t M_isect = flatten_ids.size(0);
@@ -217,7 +249,7 @@ void rasterize_bwd_impl(const at::Tensor& means2d, const at::Tensor& conics,
   const int64_t* p_last = last_ids.data_ptr<int64_t>();
   const T* p_vrc = v_render_colors.data_ptr<T>();
   const T* p_vra = v_render_alphas.data_ptr<T>();
-  const std::vector<T> ext = row_extents(p_con, p_op, C * N);
+  const std::vector<Reach<T>> reach = reaches(p_con, p_op, C * N);
   const V zero = vsplat<V>(T(0)), one = vsplat<V>(T(1));
   const V alpha_max = vsplat<V>(T(kAlphaMax));
   const T alpha_min = T(kAlphaMin);
@@ -234,8 +266,10 @@ void rasterize_bwd_impl(const at::Tensor& means2d, const at::Tensor& conics,
 
 #pragma omp parallel num_threads(num_threads())
   {
-    std::vector<V> vc(D * kTile);    // dL/d render colour, [channel][row]
-    std::vector<V> vcol(D);          // per-entry colour-gradient accumulators
+    std::vector<V> vc(D * kTile);  // dL/d render colour, [channel][row]
+    std::vector<V> vcol_dyn(KD > 0 ? 0 : D);
+    V vcol_fixed[KD > 0 ? KD : 1];  // per-entry colour-gradient accumulators
+    V* vcol = KD > 0 ? vcol_fixed : vcol_dyn.data();
     V Tr[kTile], Aacc[kTile], Q[kTile], K[kTile];
     M last[kTile];
     I row_last[kTile];
@@ -291,28 +325,32 @@ void rasterize_bwd_impl(const at::Tensor& means2d, const at::Tensor& conics,
         const I rel = I(pos - start);
         if (rel >= tile_last) continue;
         const int64_t fid = p_flat[pos];
-        const T e = ext[fid];
-        if (e < 0) continue;
+        const Reach<T>& g = reach[fid];
+        if (g.row_ext < 0) continue;
         const T mx = p_m2[fid * 2], my = p_m2[fid * 2 + 1];
         const T A = p_con[fid * 3], B = p_con[fid * 3 + 1], Cc = p_con[fid * 3 + 2];
         const T op = p_op[fid];
         const T* col = p_col + fid * D;
         const V dx = mx - px;
         const V half_a_dx2 = T(0.5) * A * dx * dx;
-        std::fill(vcol.begin(), vcol.end(), zero);
+        for (int64_t k = 0; k < D; ++k) vcol[k] = zero;
+        bool touched = false;
         V g_mx = zero, g_my = zero, g_ax = zero, g_ay = zero;
         V g_ca = zero, g_cb = zero, g_cc = zero, g_op = zero;
         int r_lo, r_hi;
-        row_range(my, e, ti, r_lo, r_hi);
+        row_range(my, g.row_ext, ti, r_lo, r_hi);
         for (int r = r_lo; r <= r_hi; ++r) {
           if (rel >= row_last[r]) continue;
-          ++rows_done;
           const T dy = my - (T(ti.y0 + r) + T(0.5));
+          if (!row_meets_tile(g, mx, dy, T(ti.x0))) continue;
+          ++rows_done;
           const V sigma = half_a_dx2 + (T(0.5) * Cc * dy * dy + (B * dy) * dx);
           const V G = vexp(-sigma);
           const V a0 = op * G;
           const V a = vmin(a0, alpha_max);
           const M ok = (rel < last[r]) & (sigma >= zero) & (a >= alpha_min);
+          if (!any_lane(ok)) continue;
+          touched = true;
           const V w = ok ? a * Tr[r] : zero;
           V vcc = zero;
           for (int64_t k = 0; k < D; ++k) {
@@ -329,8 +367,10 @@ void rasterize_bwd_impl(const at::Tensor& means2d, const at::Tensor& conics,
           const V gy = v_sigma * (B * dx + Cc * dy);
           g_mx += gx;
           g_my += gy;
-          g_ax += vabs(gx);
-          g_ay += vabs(gy);
+          if (compute_abs) {
+            g_ax += vabs(gx);
+            g_ay += vabs(gy);
+          }
           g_ca += T(0.5) * dx * dx * v_sigma;
           g_cb += dy * dx * v_sigma;
           g_cc += (T(0.5) * dy * dy) * v_sigma;
@@ -338,10 +378,13 @@ void rasterize_bwd_impl(const at::Tensor& means2d, const at::Tensor& conics,
           Aacc[r] = ok ? Anew : Aacc[r];
           Tr[r] = ok ? Tr[r] * (one - a) : Tr[r];
         }
+        if (!touched) continue;  // the slot stays zero
         slot[0] = hsum(g_mx);
         slot[1] = hsum(g_my);
-        slot[2] = hsum(g_ax);
-        slot[3] = hsum(g_ay);
+        if (compute_abs) {
+          slot[2] = hsum(g_ax);
+          slot[3] = hsum(g_ay);
+        }
         slot[4] = hsum(g_ca);
         slot[5] = hsum(g_cb);
         slot[6] = hsum(g_cc);
@@ -423,7 +466,7 @@ rasterize_bwd(const at::Tensor& means2d, const at::Tensor& conics, const at::Ten
               const at::Tensor& gauss_offsets, const at::Tensor& isect_slot,
               const at::Tensor& render_colors, const at::Tensor& render_Ts,
               const at::Tensor& last_ids, const at::Tensor& v_render_colors,
-              const at::Tensor& v_render_alphas) {
+              const at::Tensor& v_render_alphas, bool compute_abs) {
   at::Tensor v_means2d = at::empty_like(means2d);
   at::Tensor v_means2d_abs = at::empty_like(means2d);
   at::Tensor v_conics = at::empty_like(conics);
@@ -434,11 +477,20 @@ rasterize_bwd(const at::Tensor& means2d, const at::Tensor& conics, const at::Ten
                         &v_backgrounds})
     poison(*t);
   AT_DISPATCH_FLOATING_TYPES(means2d.scalar_type(), "rasterize_bwd", [&] {
-    rasterize_bwd_impl<scalar_t>(means2d, conics, colors, opacities, backgrounds, width, height,
+    auto run = [&](auto kd) {
+      rasterize_bwd_impl<scalar_t, decltype(kd)::value>(compute_abs, means2d, conics, colors, opacities, backgrounds, width, height,
                                  tile_offsets, flatten_ids, gauss_offsets, isect_slot,
                                  render_colors, render_Ts, last_ids, v_render_colors,
                                  v_render_alphas, v_means2d, v_means2d_abs, v_conics, v_colors,
                                  v_opacities, v_backgrounds);
+    };
+    switch (colors.size(2)) {
+      case 1: run(std::integral_constant<int, 1>{}); break;
+      case 2: run(std::integral_constant<int, 2>{}); break;
+      case 3: run(std::integral_constant<int, 3>{}); break;
+      case 4: run(std::integral_constant<int, 4>{}); break;
+      default: run(std::integral_constant<int, 0>{}); break;
+    }
   });
   return {v_means2d, v_means2d_abs, v_conics, v_colors, v_opacities, v_backgrounds};
 }

@@ -8,6 +8,7 @@ it runs once per machine and source change. Importing :mod:`spatialwm` never bui
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
 import shutil
 from pathlib import Path
@@ -50,6 +51,17 @@ def _check_toolchain() -> None:
             raise BuildError("ninja is missing: `pip install ninja` (it builds the CPU rasterizer)")
 
 
+def _build_name() -> str:
+    """Module name with a hash of the sources and flags, so that two checkouts or versions on
+    one machine keep their own cached builds instead of rebuilding each other's."""
+    h = hashlib.sha256()
+    for name in (*SOURCES, *HEADERS):
+        h.update(name.encode())
+        h.update((SOURCE_DIR / name).read_bytes())
+    h.update(" ".join(CXX_FLAGS + LD_FLAGS).encode())
+    return f"spatialwm_native_{h.hexdigest()[:12]}"
+
+
 @functools.cache
 def load_native() -> ModuleType:
     """Return the compiled extension module, building it on the first call.
@@ -63,7 +75,7 @@ def load_native() -> ModuleType:
     verbose = os.environ.get("SPATIALWM_BUILD_VERBOSE", "") not in ("", "0")
     try:
         return load(
-            name="spatialwm_native",
+            name=_build_name(),
             sources=[str(SOURCE_DIR / s) for s in SOURCES],
             extra_cflags=CXX_FLAGS,
             extra_ldflags=LD_FLAGS,

@@ -107,6 +107,7 @@ class _Rasterize(torch.autograd.Function):
             render_colors, render_Ts, last_ids,
             _grad_or_zeros(v_render_colors, render_colors),
             _grad_or_zeros(v_render_alphas, render_Ts[..., None]),
+            bool(ctx.absgrad),
         )  # fmt: skip
         if ctx.absgrad:
             means2d.absgrad = v_m2_abs

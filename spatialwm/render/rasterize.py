@@ -194,6 +194,16 @@ def _rasterize_gsplat(means, quats, scales, opacities, colors, viewmats, Ks, wid
     return render_colors, render_alphas, meta
 
 
+def _all_finite(t: Tensor) -> bool:
+    """True when no element is NaN or infinite. One reduction (NaN and inf propagate through
+    a sum); only a sum that overflows is checked again element by element."""
+    if t.numel() == 0 or t.device.type == "meta":
+        return True
+    if bool(torch.isfinite(t.sum())):
+        return True
+    return bool(torch.isfinite(t).all())
+
+
 def _check(cond: bool, msg: str) -> None:
     if not cond:
         raise InputError(msg)
@@ -293,7 +303,7 @@ def _validate(
             f"backgrounds must be [C, D] = [{C}, {D}], got {_shape(backgrounds)}",
         )
     for name, t in named.items():
-        _check(bool(torch.isfinite(t).all()), f"{name} contains NaN or infinite values")
+        _check(_all_finite(t), f"{name} contains NaN or infinite values")
     if N:
         _check(bool((quats.norm(dim=-1) > 0).all()), "quats contains a zero quaternion")
     return C, N
