@@ -77,6 +77,28 @@ inline bool row_meets_tile(const Reach<T>& g, T mx, T dy, T x0) {
   return centre + half >= x0 + T(0.5) && centre - half <= x0 + T(kTile - 0.5);
 }
 
+// One projected Gaussian as both compositing loops read it, with the per-column part of sigma
+// precomputed for the tile's 16 pixel columns.
+template <typename T>
+struct Splat {
+  using V = typename Vec16<T>::V;
+  T mx, my, A, B, Cc, op;
+  const T* col;  // its D colour channels
+  V dx;          // mean x - pixel-centre x, per column
+  V half_a_dx2;  // A dx^2 / 2, per column
+
+  Splat(int64_t fid, const T* means2d, const T* conics, const T* opacities, const T* colors,
+        int64_t D, V px)
+      : mx(means2d[fid * 2]), my(means2d[fid * 2 + 1]), A(conics[fid * 3]),
+        B(conics[fid * 3 + 1]), Cc(conics[fid * 3 + 2]), op(opacities[fid]),
+        col(colors + fid * D), dx(mx - px), half_a_dx2(T(0.5) * A * dx * dx) {}
+
+  // mean y - pixel-centre y of tile row r
+  T dy(int64_t y0, int r) const { return my - (T(y0 + r) + T(0.5)); }
+  // sigma = A dx^2 / 2 + B dx dy + C dy^2 / 2 for the 16 pixels of a row
+  V sigma(T dy) const { return half_a_dx2 + (T(0.5) * Cc * dy * dy + (B * dy) * dx); }
+};
+
 struct TileInfo {
   int64_t cam, x0, y0, rows, cols;  // origin in pixels; rows/cols inside the image
 };
@@ -157,31 +179,26 @@ void rasterize_fwd_impl(const at::Tensor& means2d, const at::Tensor& conics,
       const V px = lane_x + T(ti.x0);
       for (int64_t pos = start; pos < end && rows_alive > 0; ++pos) {
         const int64_t fid = p_flat[pos];
-        const Reach<T>& g = reach[fid];
-        if (g.row_ext < 0) continue;
-        const T mx = p_m2[fid * 2], my = p_m2[fid * 2 + 1];
-        const T A = p_con[fid * 3], B = p_con[fid * 3 + 1], Cc = p_con[fid * 3 + 2];
-        const T op = p_op[fid];
-        const T* col = p_col + fid * D;
-        const V dx = mx - px;
-        const V half_a_dx2 = T(0.5) * A * dx * dx;
+        const Reach<T>& rg = reach[fid];
+        if (rg.row_ext < 0) continue;
+        const Splat<T> sp(fid, p_m2, p_con, p_op, p_col, D, px);
         const I rel = I(pos - start);
         int r_lo, r_hi;
-        row_range(my, g.row_ext, ti, r_lo, r_hi);
+        row_range(sp.my, rg.row_ext, ti, r_lo, r_hi);
         for (int r = r_lo; r <= r_hi; ++r) {
           if (!row_alive[r]) continue;
-          const T dy = my - (T(ti.y0 + r) + T(0.5));
-          if (!row_meets_tile(g, mx, dy, T(ti.x0))) continue;
+          const T dy = sp.dy(ti.y0, r);
+          if (!row_meets_tile(rg, sp.mx, dy, T(ti.x0))) continue;
           ++rows_done;
-          const V sigma = half_a_dx2 + (T(0.5) * Cc * dy * dy + (B * dy) * dx);
-          const V a = vmin(op * vexp(-sigma), alpha_max);
+          const V sigma = sp.sigma(dy);
+          const V a = vmin(sp.op * vexp(-sigma), alpha_max);
           const M ok = active[r] & (sigma >= zero) & (a >= alpha_min);
           const V nT = Tr[r] * (one - a);
           const M term = ok & (nT <= t_min);
           const M blend = ok & ~term;
           const V w = blend ? a * Tr[r] : zero;
           Tr[r] = blend ? nT : Tr[r];
-          for (int64_t k = 0; k < D; ++k) acc[k * kTile + r] += w * col[k];
+          for (int64_t k = 0; k < D; ++k) acc[k * kTile + r] += w * sp.col[k];
           if (any_lane(term)) {
             last[r] = term ? (M{} + rel) : last[r];
             active[r] &= ~term;
@@ -325,26 +342,23 @@ void rasterize_bwd_impl(bool compute_abs, const at::Tensor& means2d, const at::T
         const I rel = I(pos - start);
         if (rel >= tile_last) continue;
         const int64_t fid = p_flat[pos];
-        const Reach<T>& g = reach[fid];
-        if (g.row_ext < 0) continue;
-        const T mx = p_m2[fid * 2], my = p_m2[fid * 2 + 1];
-        const T A = p_con[fid * 3], B = p_con[fid * 3 + 1], Cc = p_con[fid * 3 + 2];
-        const T op = p_op[fid];
-        const T* col = p_col + fid * D;
-        const V dx = mx - px;
-        const V half_a_dx2 = T(0.5) * A * dx * dx;
+        const Reach<T>& rg = reach[fid];
+        if (rg.row_ext < 0) continue;
+        const Splat<T> sp(fid, p_m2, p_con, p_op, p_col, D, px);
+        const T A = sp.A, B = sp.B, Cc = sp.Cc, op = sp.op;
+        const V dx = sp.dx;
         for (int64_t k = 0; k < D; ++k) vcol[k] = zero;
         bool touched = false;
         V g_mx = zero, g_my = zero, g_ax = zero, g_ay = zero;
         V g_ca = zero, g_cb = zero, g_cc = zero, g_op = zero;
         int r_lo, r_hi;
-        row_range(my, g.row_ext, ti, r_lo, r_hi);
+        row_range(sp.my, rg.row_ext, ti, r_lo, r_hi);
         for (int r = r_lo; r <= r_hi; ++r) {
           if (rel >= row_last[r]) continue;
-          const T dy = my - (T(ti.y0 + r) + T(0.5));
-          if (!row_meets_tile(g, mx, dy, T(ti.x0))) continue;
+          const T dy = sp.dy(ti.y0, r);
+          if (!row_meets_tile(rg, sp.mx, dy, T(ti.x0))) continue;
           ++rows_done;
-          const V sigma = half_a_dx2 + (T(0.5) * Cc * dy * dy + (B * dy) * dx);
+          const V sigma = sp.sigma(dy);
           const V G = vexp(-sigma);
           const V a0 = op * G;
           const V a = vmin(a0, alpha_max);
@@ -355,7 +369,7 @@ void rasterize_bwd_impl(bool compute_abs, const at::Tensor& means2d, const at::T
           V vcc = zero;
           for (int64_t k = 0; k < D; ++k) {
             const V g = vc[k * kTile + r];
-            vcc += g * col[k];
+            vcc += g * sp.col[k];
             vcol[k] += w * g;
           }
           const V Anew = Aacc[r] + w * vcc;

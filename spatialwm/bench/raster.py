@@ -5,7 +5,8 @@ top, scales up to 0.02, random opacities) seen from 1.6 m, so the camera sees re
 complexity. Printed per (N, resolution, threads): median milliseconds of the forward pass
 (projection + binning + compositing) and of forward + backward, Gaussian-pixel pairs the
 compositing evaluated (tile rows of 16 pixels x 16), tile intersections, and the peak
-resident memory a forward + backward call adds (sampled, see :func:`peak_memory_mb`).
+resident memory one forward + backward call adds (sampled in a fresh process, see
+:func:`peak_memory_mb`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import argparse
 import gc
 import os
 import statistics
+import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -50,18 +53,6 @@ def _rss_mb() -> float | None:
         return None
 
 
-def _set_mmap_threshold(nbytes: int) -> None:
-    """glibc serves allocations of at least ``nbytes`` with mmap and unmaps them on free. A low
-    threshold makes resident memory follow live tensors (for measuring a peak, not hidden by
-    memory cached from an earlier call); a high one lets calls reuse memory (for timing)."""
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6").mallopt(-3, nbytes)  # M_MMAP_THRESHOLD
-    except (OSError, AttributeError):
-        pass
-
-
 def peak_memory_mb(fn) -> float | None:
     """Peak resident memory (MB) that ``fn()`` adds, sampled every 0.5 ms by a thread (the
     native kernels release the GIL). None where /proc is unavailable."""
@@ -86,6 +77,38 @@ def peak_memory_mb(fn) -> float | None:
         done.set()
         t.join()
     return max(peak - base, 0.0)
+
+
+_PEAK_SCRIPT = """
+import sys, torch
+from spatialwm.bench.raster import peak_memory_mb
+from spatialwm.render import rasterization
+from spatialwm.render._build import load_native
+from spatialwm.synthetic import orbit_cameras, surface_scene
+n, w, h, t = (int(v) for v in sys.argv[1:5])
+torch.set_num_threads(t)
+load_native()
+s = surface_scene(n, seed=0)
+vm, K = orbit_cameras(1, w, h, radius=1.6, elevation_deg=35.0)
+ps = [x.clone().requires_grad_(True) for x in (s.means, s.quats, s.scales, s.opacities, s.colors)]
+def fb():
+    c, a, _ = rasterization(*ps, vm, K, w, h, backgrounds=torch.ones(1, 3))
+    (c.sum() + a.sum()).backward()
+print(peak_memory_mb(fb))
+"""
+
+
+def _peak_memory_in_fresh_process(n: int, width: int, height: int, threads: int) -> float | None:
+    """Peak memory of one forward + backward in a fresh process, where glibc must map every
+    large buffer anew (``MALLOC_MMAP_THRESHOLD_``), so no cached memory hides the peak."""
+    env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="65536")
+    cmd = [sys.executable, "-c", _PEAK_SCRIPT, str(n), str(width), str(height), str(threads)]
+    try:
+        out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True, timeout=600)
+        value = out.stdout.strip().splitlines()[-1]
+        return None if value == "None" else float(value)
+    except (subprocess.SubprocessError, OSError, ValueError, IndexError):
+        return None
 
 
 def measure(n: int, width: int, height: int, threads: int, repeats: int, scene=None) -> Row:
@@ -122,11 +145,7 @@ def measure(n: int, width: int, height: int, threads: int, repeats: int, scene=N
         forward_backward()
         fwd_rows, bwd_rows = native.get_stats()
         native.set_stats(False)
-        _set_mmap_threshold(64 * 1024)
-        try:
-            peak = peak_memory_mb(forward_backward)
-        finally:
-            _set_mmap_threshold(32 * 2**20)  # glibc's dynamic threshold stops growing here
+        peak = _peak_memory_in_fresh_process(n, width, height, threads)
     finally:
         torch.set_num_threads(before)
     return Row(

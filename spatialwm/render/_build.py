@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
+import platform
 import shutil
 from pathlib import Path
 from types import ModuleType
@@ -20,14 +21,9 @@ SOURCE_DIR = Path(__file__).resolve().parents[2] / "cuda_ext"
 SOURCES = ("bindings.cpp", "project_cpu.cpp", "isect_cpu.cpp", "rasterize_cpu.cpp")
 HEADERS = ("common.h", "rasterize.h", "vec16.h")
 
-CXX_FLAGS = [
-    "-O3",
-    "-std=c++17",
-    "-fopenmp",
-    "-march=native",
-    "-mprefer-vector-width=512",
-    "-fno-math-errno",
-]
+# `-march` comes from SPATIALWM_CPU_ARCH (default "native": the build machine's own vector
+# units; e.g. "x86-64-v3" for a build that any AVX2 machine can run).
+CXX_FLAGS = ["-O3", "-std=c++17", "-fopenmp", "-mprefer-vector-width=512", "-fno-math-errno"]
 LD_FLAGS = ["-fopenmp"]
 
 
@@ -51,33 +47,54 @@ def _check_toolchain() -> None:
             raise BuildError("ninja is missing: `pip install ninja` (it builds the CPU rasterizer)")
 
 
-def _build_name() -> str:
-    """Module name with a hash of the sources and flags, so that two checkouts or versions on
-    one machine keep their own cached builds instead of rebuilding each other's."""
+def _cpu_signature() -> bytes:
+    """The CPU's feature flags: a `-march=native` build is only valid on the same kind of CPU."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith(("flags", "Features")):
+                return line.encode()
+    except OSError:
+        pass
+    return platform.processor().encode()
+
+
+def _build_name(arch: str) -> str:
+    """Module name with a hash of the sources, flags and (for native builds) the CPU, so that
+    two checkouts, versions or CPUs sharing a cache keep their own builds."""
     h = hashlib.sha256()
     for name in (*SOURCES, *HEADERS):
         h.update(name.encode())
         h.update((SOURCE_DIR / name).read_bytes())
-    h.update(" ".join(CXX_FLAGS + LD_FLAGS).encode())
+    h.update(" ".join([*CXX_FLAGS, f"-march={arch}", *LD_FLAGS]).encode())
+    if arch == "native":
+        h.update(_cpu_signature())
     return f"spatialwm_native_{h.hexdigest()[:12]}"
 
 
-@functools.cache
-def load_native() -> ModuleType:
-    """Return the compiled extension module, building it on the first call.
+def load_native(arch: str | None = None) -> ModuleType:
+    """Return the compiled extension module, building it on the first call (then cached, in
+    this process and on disk).
+
+    Args:
+        arch: the ``-march`` target; default ``$SPATIALWM_CPU_ARCH`` or ``"native"``.
 
     Raises:
         BuildError: the sources, a compiler or ninja are missing, or compilation failed.
     """
+    return _load(arch or os.environ.get("SPATIALWM_CPU_ARCH") or "native")
+
+
+@functools.cache
+def _load(arch: str) -> ModuleType:
     _check_toolchain()
     from torch.utils.cpp_extension import load
 
     verbose = os.environ.get("SPATIALWM_BUILD_VERBOSE", "") not in ("", "0")
     try:
         return load(
-            name=_build_name(),
+            name=_build_name(arch),
             sources=[str(SOURCE_DIR / s) for s in SOURCES],
-            extra_cflags=CXX_FLAGS,
+            extra_cflags=[*CXX_FLAGS, f"-march={arch}"],
             extra_ldflags=LD_FLAGS,
             extra_include_paths=[str(SOURCE_DIR)],
             verbose=verbose,
