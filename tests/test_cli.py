@@ -44,3 +44,13 @@ def test_bench_raster_prints_a_table(capsys):
 
 def test_parser_builds_without_heavy_imports():
     assert build_parser().prog == "spatialwm"
+
+
+def test_generate_through_the_cli(tmp_path, capsys):
+    out = tmp_path / "scene"
+    rc = main(["generate", str(out), "--preset", "tabletop", "--views", "2", "--width", "32",
+               "--height", "24", "--quiet"])  # fmt: skip
+    assert rc == 0 and (out / "transforms.json").is_file()
+    assert main(["generate", str(tmp_path / "x"), "--preset", "nope"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown preset 'nope'" in err and "Traceback" not in err
