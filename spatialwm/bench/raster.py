@@ -26,6 +26,7 @@ import torch
 
 from spatialwm.render import rasterization
 from spatialwm.render._build import load_native
+from spatialwm.render._native import tile_grid
 from spatialwm.synthetic import orbit_cameras, surface_scene
 
 RESOLUTIONS = {"320x240": (320, 240), "640x480": (640, 480), "1280x720": (1280, 720)}
@@ -183,7 +184,7 @@ def stage_breakdown(n: int, width: int, height: int, threads: int, repeats: int)
             times.setdefault(name, []).append((time.perf_counter() - t0) * 1e3)
             return out
 
-        tw, th = (width + 15) // 16, (height + 15) // 16
+        tw, th = tile_grid(width, height)
         cols, ops = s.colors[None].contiguous(), s.opacities[None].contiguous()
         bg = torch.ones(1, 3)
         gauss = (s.means, s.quats, s.scales)

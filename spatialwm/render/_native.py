@@ -17,6 +17,11 @@ from spatialwm.render._build import load_native
 TILE_SIZE = 16
 
 
+def tile_grid(width: int, height: int) -> tuple[int, int]:
+    """``(tile_width, tile_height)``: 16x16 tiles covering a ``width`` x ``height`` image."""
+    return (width + TILE_SIZE - 1) // TILE_SIZE, (height + TILE_SIZE - 1) // TILE_SIZE
+
+
 def _c(t: Tensor) -> Tensor:
     return t.contiguous()
 
@@ -149,8 +154,7 @@ def isect_tiles(
     Returns ``tile_offsets [C*TH*TW+1]`` int64, ``flatten_ids [M]`` int32, ``gauss_offsets
     [C*N+1]`` int64, ``isect_slot [M]`` int32.
     """
-    tw = (width + TILE_SIZE - 1) // TILE_SIZE
-    th = (height + TILE_SIZE - 1) // TILE_SIZE
+    tw, th = tile_grid(width, height)
     return load_native().isect_tiles(_c(means2d.detach()), _c(radii), _c(depths.detach()), tw, th)
 
 
@@ -179,8 +183,7 @@ def rasterize(
         int(width), int(height), isect, bool(absgrad),
     )  # fmt: skip
     tile_offsets, flatten_ids, gauss_offsets, _ = isect
-    tw = (width + TILE_SIZE - 1) // TILE_SIZE
-    th = (height + TILE_SIZE - 1) // TILE_SIZE
+    tw, th = tile_grid(width, height)
     extra = {
         "isect_offsets": tile_offsets[:-1].reshape(C, th, tw),
         "flatten_ids": flatten_ids,

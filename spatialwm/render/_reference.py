@@ -119,12 +119,13 @@ def rasterize(
     width: int,
     height: int,
     absgrad: bool = False,
-) -> tuple[Tensor, Tensor]:
+) -> tuple[Tensor, Tensor, dict]:
     """Dense alpha compositing: every visible Gaussian at every pixel, front to back.
 
     Args: ``means2d [C,N,2]``, ``conics [C,N,3]``, ``colors [C,N,D]``, ``opacities [C,N]``,
     ``backgrounds [C,D]`` or None, ``radii [C,N,2]`` (visibility), ``depths [C,N]`` (order).
-    Returns ``render_colors [C,H,W,D]``, ``render_alphas [C,H,W,1]``. With ``absgrad`` the
+    Returns ``render_colors [C,H,W,D]``, ``render_alphas [C,H,W,1]`` and an empty dict (the
+    native backend returns its binning tensors there, for ``meta``). With ``absgrad`` the
     backward pass stores ``means2d.absgrad`` (sum over pixels of |per-pixel gradient|).
     """
     C, _, D = colors.shape
@@ -170,7 +171,7 @@ def rasterize(
     render_alphas = torch.stack(out_a)
     if absgrads:
         _attach_absgrad(means2d, absgrads)
-    return render_colors, render_alphas
+    return render_colors, render_alphas, {}
 
 
 def _attach_absgrad(means2d: Tensor, parts: list) -> None:

@@ -11,20 +11,19 @@ spherical harmonics, depth channels, expected depth), so they differ only in the
 
 from __future__ import annotations
 
-import math
 from typing import Any, Literal
 
 import torch
 from torch import Tensor
 
 from spatialwm.errors import InputError
-from spatialwm.render import _reference
+from spatialwm.render import _native, _reference
 from spatialwm.render.sh import num_sh_bases, spherical_harmonics
 
 RenderMode = Literal["RGB", "D", "ED", "RGB+D", "RGB+ED"]
 Backend = Literal["auto", "gsplat", "native", "reference"]
 RENDER_MODES = ("RGB", "D", "ED", "RGB+D", "RGB+ED")
-TILE_SIZE = 16
+TILE_SIZE = _native.TILE_SIZE
 
 
 def select_backend(device: torch.device, backend: Backend = "auto") -> str:
@@ -114,10 +113,7 @@ def rasterization(
             sh_degree=sh_degree, backgrounds=backgrounds, render_mode=render_mode,
             absgrad=absgrad,
         )  # fmt: skip
-    if chosen == "native":
-        from spatialwm.render import _native as ops
-    else:
-        ops = _reference
+    ops = _native if chosen == "native" else _reference
 
     radii, means2d, depths, conics = ops.project(
         means, quats, scales, opacities, viewmats, Ks, width, height,
@@ -141,6 +137,7 @@ def rasterization(
         if bgs is not None:
             bgs = bgs.new_zeros(C, 1)
     opacities_c = opacities[None].expand(C, N)
+    tile_width, tile_height = _native.tile_grid(width, height)
 
     meta: dict[str, Any] = {
         "batch_ids": None,
@@ -152,25 +149,18 @@ def rasterization(
         "conics": conics,
         "opacities": opacities_c,
         "tile_size": TILE_SIZE,
-        "tile_width": math.ceil(width / TILE_SIZE),
-        "tile_height": math.ceil(height / TILE_SIZE),
+        "tile_width": tile_width,
+        "tile_height": tile_height,
         "width": width,
         "height": height,
         "n_cameras": C,
         "n_batches": 1,
         "backend": chosen,
     }
-    if chosen == "native":
-        render_colors, render_alphas, extra = ops.rasterize(
-            means2d, conics, feats.contiguous(), opacities_c.contiguous(), bgs, radii, depths,
-            width, height, absgrad=absgrad,
-        )  # fmt: skip
-        meta.update(extra)
-    else:
-        render_colors, render_alphas = ops.rasterize(
-            means2d, conics, feats, opacities_c, bgs, radii, depths, width, height,
-            absgrad=absgrad,
-        )  # fmt: skip
+    render_colors, render_alphas, extra = ops.rasterize(
+        means2d, conics, feats, opacities_c, bgs, radii, depths, width, height, absgrad=absgrad
+    )
+    meta.update(extra)
 
     if render_mode in ("ED", "RGB+ED"):
         render_colors = torch.cat(
