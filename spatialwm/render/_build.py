@@ -23,7 +23,9 @@ HEADERS = ("common.h", "rasterize.h", "vec16.h")
 
 # `-march` comes from SPATIALWM_CPU_ARCH (default "native": the build machine's own vector
 # units; e.g. "x86-64-v3" for a build that any AVX2 machine can run).
-CXX_FLAGS = ["-O3", "-std=c++17", "-fopenmp", "-mprefer-vector-width=512", "-fno-math-errno"]
+CXX_FLAGS = ["-O3", "-std=c++17", "-fopenmp", "-fno-math-errno"]
+if platform.machine().lower() in ("x86_64", "amd64"):
+    CXX_FLAGS.append("-mprefer-vector-width=512")  # use all of AVX-512 where the CPU has it
 LD_FLAGS = ["-fopenmp"]
 
 
