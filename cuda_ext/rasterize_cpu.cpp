@@ -22,7 +22,7 @@
 
 #include "common.h"
 #include "rasterize.h"
-#include "vec16.h"
+#include "vec.h"
 
 namespace swm {
 namespace {
@@ -78,26 +78,57 @@ inline bool row_meets_tile(const Reach<T>& g, T mx, T dy, T x0) {
 }
 
 // One projected Gaussian as both compositing loops read it, with the per-column part of sigma
-// precomputed for the tile's 16 pixel columns.
+// precomputed for the tile's 16 pixel columns (kSeg vectors).
 template <typename T>
 struct Splat {
-  using V = typename Vec16<T>::V;
+  using V = typename Vec<T>::V;
+  static constexpr int kSeg = Vec<T>::kSeg;
   T mx, my, A, B, Cc, op;
-  const T* col;  // its D colour channels
-  V dx;          // mean x - pixel-centre x, per column
-  V half_a_dx2;  // A dx^2 / 2, per column
+  const T* col;        // its D colour channels
+  V dx[kSeg];          // mean x - pixel-centre x, per column
+  V half_a_dx2[kSeg];  // A dx^2 / 2, per column
 
   Splat(int64_t fid, const T* means2d, const T* conics, const T* opacities, const T* colors,
-        int64_t D, V px)
+        int64_t D, const V* px)
       : mx(means2d[fid * 2]), my(means2d[fid * 2 + 1]), A(conics[fid * 3]),
         B(conics[fid * 3 + 1]), Cc(conics[fid * 3 + 2]), op(opacities[fid]),
-        col(colors + fid * D), dx(mx - px), half_a_dx2(T(0.5) * A * dx * dx) {}
+        col(colors + fid * D) {
+    for (int s = 0; s < kSeg; ++s) {
+      dx[s] = mx - px[s];
+      half_a_dx2[s] = T(0.5) * A * dx[s] * dx[s];
+    }
+  }
 
   // mean y - pixel-centre y of tile row r
   T dy(int64_t y0, int r) const { return my - (T(y0 + r) + T(0.5)); }
-  // sigma = A dx^2 / 2 + B dx dy + C dy^2 / 2 for the 16 pixels of a row
-  V sigma(T dy) const { return half_a_dx2 + (T(0.5) * Cc * dy * dy + (B * dy) * dx); }
+  // sigma = A dx^2 / 2 + B dx dy + C dy^2 / 2 for the pixels of segment s of a row
+  V sigma(T dy, int s) const { return half_a_dx2[s] + (T(0.5) * Cc * dy * dy + (B * dy) * dx[s]); }
 };
+
+// Pixel-centre x offsets of the tile's columns, per segment: x + 0.5 for x = 0..15.
+template <typename T>
+struct LaneX {
+  typename Vec<T>::V v[Vec<T>::kSeg];
+  LaneX() {
+    for (int s = 0; s < Vec<T>::kSeg; ++s)
+      for (int l = 0; l < Vec<T>::kLanes; ++l) v[s][l] = T(s * Vec<T>::kLanes + l) + T(0.5);
+  }
+};
+
+// The compositing loops visit a tile's Gaussians in depth order, i.e. at random places of the
+// per-Gaussian arrays; a row's vector work keeps the out-of-order window too full to start the
+// next Gaussian's loads early, so they are prefetched a few list entries ahead.
+constexpr int64_t kPrefetchAhead = 6;
+
+template <typename T>
+inline void prefetch_splat(int64_t fid, const T* means2d, const T* conics, const T* opacities,
+                           const T* colors, int64_t D, const void* reach) {
+  __builtin_prefetch(means2d + fid * 2);
+  __builtin_prefetch(conics + fid * 3);
+  __builtin_prefetch(opacities + fid);
+  __builtin_prefetch(colors + fid * D);
+  __builtin_prefetch(reach);
+}
 
 struct TileInfo {
   int64_t cam, x0, y0, rows, cols;  // origin in pixels; rows/cols inside the image
@@ -131,9 +162,11 @@ void rasterize_fwd_impl(const at::Tensor& means2d, const at::Tensor& conics,
                         const at::Tensor& tile_offsets, const at::Tensor& flatten_ids,
                         at::Tensor& out_colors, at::Tensor& out_alphas, at::Tensor& out_Ts,
                         at::Tensor& out_last) {
-  using V = typename Vec16<T>::V;
-  using M = typename Vec16<T>::M;
+  using V = typename Vec<T>::V;
+  using M = typename Vec<T>::M;
   using I = typename std::remove_reference<decltype(M{}[0])>::type;
+  constexpr int kSeg = Vec<T>::kSeg, kLanes = Vec<T>::kLanes;
+  constexpr int kQ = kTile * kSeg;  // row segments per tile
   const int64_t C = means2d.size(0), N = means2d.size(1), D = colors.size(2);
   const int64_t tw = (W + kTile - 1) / kTile, th = (H + kTile - 1) / kTile;
   const T* p_m2 = means2d.data_ptr<T>();
@@ -151,14 +184,13 @@ void rasterize_fwd_impl(const at::Tensor& means2d, const at::Tensor& conics,
   const V zero = vsplat<V>(T(0)), one = vsplat<V>(T(1));
   const V alpha_max = vsplat<V>(T(kAlphaMax));
   const T alpha_min = T(kAlphaMin), t_min = T(kTransmittanceMin);
-  V lane_x;
-  for (int x = 0; x < kTile; ++x) lane_x[x] = T(x) + T(0.5);
+  const LaneX<T> lane_x;
 
 #pragma omp parallel num_threads(num_threads())
   {
-    std::vector<V> acc(D * kTile);  // [channel][row]
-    V Tr[kTile];
-    M last[kTile], active[kTile];
+    std::vector<V> acc(D * kQ);  // [channel][row segment]
+    V Tr[kQ];
+    M last[kQ], active[kQ];
     bool row_alive[kTile];
     int64_t rows_done = 0;
 #pragma omp for schedule(dynamic, 1) nowait
@@ -167,17 +199,24 @@ void rasterize_fwd_impl(const at::Tensor& means2d, const at::Tensor& conics,
       const int64_t start = p_toff[task], end = p_toff[task + 1];
       std::fill(acc.begin(), acc.end(), zero);
       int rows_alive = 0;
-      M col_in;
-      for (int x = 0; x < kTile; ++x) col_in[x] = x < ti.cols ? I(-1) : I(0);
+      M col_in[kSeg];
+      for (int x = 0; x < kTile; ++x) col_in[x / kLanes][x % kLanes] = x < ti.cols ? I(-1) : I(0);
       for (int r = 0; r < kTile; ++r) {
-        Tr[r] = one;
-        last[r] = M{} + I(end - start);
-        active[r] = r < ti.rows ? col_in : M{};
+        for (int sg = 0; sg < kSeg; ++sg) {
+          Tr[r * kSeg + sg] = one;
+          last[r * kSeg + sg] = M{} + I(end - start);
+          active[r * kSeg + sg] = r < ti.rows ? col_in[sg] : M{};
+        }
         row_alive[r] = r < ti.rows;
         rows_alive += row_alive[r];
       }
-      const V px = lane_x + T(ti.x0);
+      V px[kSeg];
+      for (int sg = 0; sg < kSeg; ++sg) px[sg] = lane_x.v[sg] + T(ti.x0);
       for (int64_t pos = start; pos < end && rows_alive > 0; ++pos) {
+        if (pos + kPrefetchAhead < end) {
+          const int64_t f = p_flat[pos + kPrefetchAhead];
+          prefetch_splat(f, p_m2, p_con, p_op, p_col, D, &reach[f]);
+        }
         const int64_t fid = p_flat[pos];
         const Reach<T>& rg = reach[fid];
         if (rg.row_ext < 0) continue;
@@ -190,19 +229,28 @@ void rasterize_fwd_impl(const at::Tensor& means2d, const at::Tensor& conics,
           const T dy = sp.dy(ti.y0, r);
           if (!row_meets_tile(rg, sp.mx, dy, T(ti.x0))) continue;
           ++rows_done;
-          const V sigma = sp.sigma(dy);
-          const V a = vmin(sp.op * vexp(-sigma), alpha_max);
-          const M ok = active[r] & (sigma >= zero) & (a >= alpha_min);
-          const V nT = Tr[r] * (one - a);
-          const M term = ok & (nT <= t_min);
-          const M blend = ok & ~term;
-          const V w = blend ? a * Tr[r] : zero;
-          Tr[r] = blend ? nT : Tr[r];
-          for (int64_t k = 0; k < D; ++k) acc[k * kTile + r] += w * sp.col[k];
-          if (any_lane(term)) {
-            last[r] = term ? (M{} + rel) : last[r];
-            active[r] &= ~term;
-            if (!any_lane(active[r])) {
+          bool ended = false;
+          for (int sg = 0; sg < kSeg; ++sg) {
+            const int q = r * kSeg + sg;
+            const V sigma = sp.sigma(dy, sg);
+            const V a = vmin(sp.op * vexp(-sigma), alpha_max);
+            const M ok = active[q] & (sigma >= zero) & (a >= alpha_min);
+            const V nT = Tr[q] * (one - a);
+            const M term = ok & (nT <= t_min);
+            const M blend = ok & ~term;
+            const V w = blend ? a * Tr[q] : zero;
+            Tr[q] = blend ? nT : Tr[q];
+            for (int64_t k = 0; k < D; ++k) acc[k * kQ + q] += w * sp.col[k];
+            if (any_lane(term)) {
+              last[q] = term ? (M{} + rel) : last[q];
+              active[q] &= ~term;
+              ended = true;
+            }
+          }
+          if (ended) {
+            bool alive = false;
+            for (int sg = 0; sg < kSeg; ++sg) alive = alive || any_lane(active[r * kSeg + sg]);
+            if (!alive) {
               row_alive[r] = false;
               --rows_alive;
             }
@@ -211,16 +259,17 @@ void rasterize_fwd_impl(const at::Tensor& means2d, const at::Tensor& conics,
       }
       for (int r = 0; r < ti.rows; ++r) {
         for (int x = 0; x < ti.cols; ++x) {
+          const int q = r * kSeg + x / kLanes, l = x % kLanes;
           const int64_t pix = (ti.cam * H + ti.y0 + r) * W + ti.x0 + x;
-          const T Tf = Tr[r][x];
+          const T Tf = Tr[q][l];
           for (int64_t k = 0; k < D; ++k) {
-            T v = acc[k * kTile + r][x];
+            T v = acc[k * kQ + q][l];
             if (p_bg) v += Tf * p_bg[ti.cam * D + k];
             o_col[pix * D + k] = v;
           }
           o_alpha[pix] = T(1) - Tf;
           o_T[pix] = Tf;
-          o_last[pix] = start + int64_t(last[r][x]);
+          o_last[pix] = start + int64_t(last[q][l]);
         }
       }
     }
@@ -244,9 +293,11 @@ void rasterize_bwd_impl(bool compute_abs, const at::Tensor& means2d, const at::T
                         const at::Tensor& v_render_alphas, at::Tensor& v_means2d,
                         at::Tensor& v_means2d_abs, at::Tensor& v_conics, at::Tensor& v_colors,
                         at::Tensor& v_opacities, at::Tensor& v_backgrounds) {
-  using V = typename Vec16<T>::V;
-  using M = typename Vec16<T>::M;
+  using V = typename Vec<T>::V;
+  using M = typename Vec<T>::M;
   using I = typename std::remove_reference<decltype(M{}[0])>::type;
+  constexpr int kSeg = Vec<T>::kSeg, kLanes = Vec<T>::kLanes;
+  constexpr int kQ = kTile * kSeg;  // row segments per tile
   const int64_t C = means2d.size(0), N = means2d.size(1);
   const int64_t D = KD > 0 ? KD : colors.size(2);
   const int64_t tw = (W + kTile - 1) / kTile, th = (H + kTile - 1) / kTile;
@@ -270,8 +321,7 @@ void rasterize_bwd_impl(bool compute_abs, const at::Tensor& means2d, const at::T
   const V zero = vsplat<V>(T(0)), one = vsplat<V>(T(1));
   const V alpha_max = vsplat<V>(T(kAlphaMax));
   const T alpha_min = T(kAlphaMin);
-  V lane_x;
-  for (int x = 0; x < kTile; ++x) lane_x[x] = T(x) + T(0.5);
+  const LaneX<T> lane_x;
 
   // Per-intersection gradient slots: [v_mean2d (2), |v_mean2d| (2), v_conic (3), v_opacity,
   // v_color (D)]; per-tile background slots [D].
@@ -283,12 +333,12 @@ void rasterize_bwd_impl(bool compute_abs, const at::Tensor& means2d, const at::T
 
 #pragma omp parallel num_threads(num_threads())
   {
-    std::vector<V> vc(D * kTile);  // dL/d render colour, [channel][row]
+    std::vector<V> vc(D * kQ);  // dL/d render colour, [channel][row segment]
     std::vector<V> vcol_dyn(KD > 0 ? 0 : D);
     V vcol_fixed[KD > 0 ? KD : 1];  // per-entry colour-gradient accumulators
     V* vcol = KD > 0 ? vcol_fixed : vcol_dyn.data();
-    V Tr[kTile], Aacc[kTile], Q[kTile], K[kTile];
-    M last[kTile];
+    V Tr[kQ], Aacc[kQ], Q[kQ], K[kQ];
+    M last[kQ];
     I row_last[kTile];
     int64_t rows_done = 0;
 #pragma omp for schedule(dynamic, 1) nowait
@@ -296,47 +346,56 @@ void rasterize_bwd_impl(bool compute_abs, const at::Tensor& means2d, const at::T
       const TileInfo ti = tile_info(task, tw, th, W, H);
       const int64_t start = p_toff[task], end = p_toff[task + 1];
       I tile_last = 0;
+      for (int q = 0; q < kQ; ++q) {
+        Tr[q] = one;
+        Aacc[q] = zero;
+        Q[q] = zero;
+        K[q] = zero;
+        last[q] = M{};
+        for (int64_t k = 0; k < D; ++k) vc[k * kQ + q] = zero;
+      }
       for (int r = 0; r < kTile; ++r) {
-        Tr[r] = one;
-        Aacc[r] = zero;
-        Q[r] = zero;
-        K[r] = zero;
-        last[r] = M{};
         row_last[r] = 0;
-        for (int64_t k = 0; k < D; ++k) vc[k * kTile + r] = zero;
         if (r >= ti.rows) continue;
         for (int x = 0; x < ti.cols; ++x) {
+          const int q = r * kSeg + x / kLanes, l = x % kLanes;
           const int64_t pix = (ti.cam * H + ti.y0 + r) * W + ti.x0 + x;
           const T Tf = p_rT[pix];
-          T q = 0, vbg = 0;
+          T qsum = 0, vbg = 0;
           for (int64_t k = 0; k < D; ++k) {
             const T g = p_vrc[pix * D + k];
             const T bgk = p_bg ? p_bg[ti.cam * D + k] : T(0);
-            vc[k * kTile + r][x] = g;
-            q += g * (p_rc[pix * D + k] - Tf * bgk);
+            vc[k * kQ + q][l] = g;
+            qsum += g * (p_rc[pix * D + k] - Tf * bgk);
             vbg += g * bgk;
           }
-          Q[r][x] = q;
-          K[r][x] = Tf * (vbg - p_vra[pix]);
-          const I l = I(p_last[pix] - start);
-          last[r][x] = l;
-          row_last[r] = std::max(row_last[r], l);
+          Q[q][l] = qsum;
+          K[q][l] = Tf * (vbg - p_vra[pix]);
+          const I lst = I(p_last[pix] - start);
+          last[q][l] = lst;
+          row_last[r] = std::max(row_last[r], lst);
         }
         tile_last = std::max(tile_last, row_last[r]);
       }
       if (p_bg) {
         for (int64_t k = 0; k < D; ++k) {
-          T s = 0;
+          T sum = 0;
           for (int r = 0; r < ti.rows; ++r)
             for (int x = 0; x < ti.cols; ++x) {
               const int64_t pix = (ti.cam * H + ti.y0 + r) * W + ti.x0 + x;
-              s += p_rT[pix] * p_vrc[pix * D + k];
+              sum += p_rT[pix] * p_vrc[pix * D + k];
             }
-          bg_slots[task * D + k] = s;
+          bg_slots[task * D + k] = sum;
         }
       }
-      const V px = lane_x + T(ti.x0);
+      V px[kSeg];
+      for (int sg = 0; sg < kSeg; ++sg) px[sg] = lane_x.v[sg] + T(ti.x0);
       for (int64_t pos = start; pos < end; ++pos) {
+        if (pos + kPrefetchAhead < end) {
+          const int64_t f = p_flat[pos + kPrefetchAhead];
+          prefetch_splat(f, p_m2, p_con, p_op, p_col, D, &reach[f]);
+          __builtin_prefetch(slots.data() + int64_t(p_slot[pos + kPrefetchAhead]) * S, 1);
+        }
         T* slot = slots.data() + int64_t(p_slot[pos]) * S;
         std::fill(slot, slot + S, T(0));
         const I rel = I(pos - start);
@@ -346,7 +405,6 @@ void rasterize_bwd_impl(bool compute_abs, const at::Tensor& means2d, const at::T
         if (rg.row_ext < 0) continue;
         const Splat<T> sp(fid, p_m2, p_con, p_op, p_col, D, px);
         const T A = sp.A, B = sp.B, Cc = sp.Cc, op = sp.op;
-        const V dx = sp.dx;
         for (int64_t k = 0; k < D; ++k) vcol[k] = zero;
         bool touched = false;
         V g_mx = zero, g_my = zero, g_ax = zero, g_ay = zero;
@@ -358,39 +416,43 @@ void rasterize_bwd_impl(bool compute_abs, const at::Tensor& means2d, const at::T
           const T dy = sp.dy(ti.y0, r);
           if (!row_meets_tile(rg, sp.mx, dy, T(ti.x0))) continue;
           ++rows_done;
-          const V sigma = sp.sigma(dy);
-          const V G = vexp(-sigma);
-          const V a0 = op * G;
-          const V a = vmin(a0, alpha_max);
-          const M ok = (rel < last[r]) & (sigma >= zero) & (a >= alpha_min);
-          if (!any_lane(ok)) continue;
-          touched = true;
-          const V w = ok ? a * Tr[r] : zero;
-          V vcc = zero;
-          for (int64_t k = 0; k < D; ++k) {
-            const V g = vc[k * kTile + r];
-            vcc += g * sp.col[k];
-            vcol[k] += w * g;
+          for (int sg = 0; sg < kSeg; ++sg) {
+            const int q = r * kSeg + sg;
+            const V dx = sp.dx[sg];
+            const V sigma = sp.sigma(dy, sg);
+            const V G = vexp(-sigma);
+            const V a0 = op * G;
+            const V a = vmin(a0, alpha_max);
+            const M ok = (rel < last[q]) & (sigma >= zero) & (a >= alpha_min);
+            if (!any_lane(ok)) continue;
+            touched = true;
+            const V w = ok ? a * Tr[q] : zero;
+            V vcc = zero;
+            for (int64_t k = 0; k < D; ++k) {
+              const V g = vc[k * kQ + q];
+              vcc += g * sp.col[k];
+              vcol[k] += w * g;
+            }
+            const V Anew = Aacc[q] + w * vcc;
+            const V behind = Q[q] - Anew;
+            const V v_alpha = Tr[q] * vcc - (behind + K[q]) / (one - a);
+            const M live = ok & (a0 <= alpha_max);
+            const V v_sigma = live ? -a0 * v_alpha : zero;
+            const V gx = v_sigma * (A * dx + B * dy);
+            const V gy = v_sigma * (B * dx + Cc * dy);
+            g_mx += gx;
+            g_my += gy;
+            if (compute_abs) {
+              g_ax += vabs(gx);
+              g_ay += vabs(gy);
+            }
+            g_ca += T(0.5) * dx * dx * v_sigma;
+            g_cb += dy * dx * v_sigma;
+            g_cc += (T(0.5) * dy * dy) * v_sigma;
+            g_op += live ? G * v_alpha : zero;
+            Aacc[q] = ok ? Anew : Aacc[q];
+            Tr[q] = ok ? Tr[q] * (one - a) : Tr[q];
           }
-          const V Anew = Aacc[r] + w * vcc;
-          const V behind = Q[r] - Anew;
-          const V v_alpha = Tr[r] * vcc - (behind + K[r]) / (one - a);
-          const M live = ok & (a0 <= alpha_max);
-          const V v_sigma = live ? -a0 * v_alpha : zero;
-          const V gx = v_sigma * (A * dx + B * dy);
-          const V gy = v_sigma * (B * dx + Cc * dy);
-          g_mx += gx;
-          g_my += gy;
-          if (compute_abs) {
-            g_ax += vabs(gx);
-            g_ay += vabs(gy);
-          }
-          g_ca += T(0.5) * dx * dx * v_sigma;
-          g_cb += dy * dx * v_sigma;
-          g_cc += (T(0.5) * dy * dy) * v_sigma;
-          g_op += live ? G * v_alpha : zero;
-          Aacc[r] = ok ? Anew : Aacc[r];
-          Tr[r] = ok ? Tr[r] * (one - a) : Tr[r];
         }
         if (!touched) continue;  // the slot stays zero
         slot[0] = hsum(g_mx);

@@ -19,7 +19,7 @@ from spatialwm.errors import BuildError
 
 SOURCE_DIR = Path(__file__).resolve().parents[2] / "cuda_ext"
 SOURCES = ("bindings.cpp", "project_cpu.cpp", "isect_cpu.cpp", "rasterize_cpu.cpp")
-HEADERS = ("common.h", "rasterize.h", "vec16.h")
+HEADERS = ("common.h", "rasterize.h", "vec.h")
 
 # `-march` comes from SPATIALWM_CPU_ARCH (default "native": the build machine's own vector
 # units; e.g. "x86-64-v3" for a build that any AVX2 machine can run).

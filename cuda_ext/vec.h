@@ -1,6 +1,7 @@
-// 16-lane vectors (one tile row) with GCC/Clang vector extensions: the compiler lowers them to
-// whatever the CPU has (one AVX-512 register, two AVX2 registers, four SSE registers), so the
-// rasterizer's inner loops are vectorised by construction, not by the auto-vectoriser's mood.
+// Native-width SIMD vectors with GCC/Clang vector extensions. The width is the widest the
+// build target has (64 bytes with AVX-512, 32 with AVX/AVX2, 16 otherwise): vectors wider than
+// the hardware would be split by the compiler, piecewise and slowly. A 16-pixel tile row is
+// Vec<T>::kSeg vectors of Vec<T>::kLanes pixels.
 #pragma once
 
 #include <cmath>
@@ -15,25 +16,42 @@
 
 namespace swm {
 
+#if defined(__AVX512F__)
+constexpr int kVecBytes = 64;
+#elif defined(__AVX__)
+constexpr int kVecBytes = 32;
+#else
+constexpr int kVecBytes = 16;
+#endif
+
 template <typename T>
-struct Vec16;
+struct Vec;
 
 template <>
-struct Vec16<float> {
-  typedef float V __attribute__((vector_size(64)));
-  typedef int32_t M __attribute__((vector_size(64)));  // lane masks (-1 / 0) and lane ints
+struct Vec<float> {
+  typedef float V __attribute__((vector_size(kVecBytes)));
+  typedef int32_t M __attribute__((vector_size(kVecBytes)));  // lane masks (-1 / 0), lane ints
+  static constexpr int kLanes = kVecBytes / 4;
+  static constexpr int kSeg = kTile / kLanes;  // vectors per tile row
 };
 
 template <>
-struct Vec16<double> {
-  typedef double V __attribute__((vector_size(128)));
-  typedef int64_t M __attribute__((vector_size(128)));
+struct Vec<double> {
+  typedef double V __attribute__((vector_size(kVecBytes)));
+  typedef int64_t M __attribute__((vector_size(kVecBytes)));
+  static constexpr int kLanes = kVecBytes / 8;
+  static constexpr int kSeg = kTile / kLanes;
 };
+
+template <typename V>
+constexpr int lanes_of() {
+  return sizeof(V) / sizeof(V{}[0]);
+}
 
 template <typename V>
 inline V vsplat(typename std::remove_reference<decltype(V{}[0])>::type s) {
   V v;
-  for (int i = 0; i < 16; ++i) v[i] = s;
+  for (int i = 0; i < lanes_of<V>(); ++i) v[i] = s;
   return v;
 }
 
@@ -48,9 +66,9 @@ inline V vabs(V a) {
 }
 
 // exp(x) for x <= 0, vectorised: see fast_exp in common.h for the method and its accuracy.
-inline Vec16<float>::V vexp(Vec16<float>::V x) {
-  using V = Vec16<float>::V;
-  using M = Vec16<float>::M;
+inline Vec<float>::V vexp(Vec<float>::V x) {
+  using V = Vec<float>::V;
+  using M = Vec<float>::M;
   x = x < -87.0f ? vsplat<V>(-87.0f) : x;
   const V t = x * 1.4426950408889634f;
   const V n = (t + 12582912.0f) - 12582912.0f;
@@ -69,9 +87,9 @@ inline Vec16<float>::V vexp(Vec16<float>::V x) {
 }
 
 // The float64 path is for tests (gradchecks): exact exp, lane by lane.
-inline Vec16<double>::V vexp(Vec16<double>::V x) {
-  Vec16<double>::V r;
-  for (int i = 0; i < 16; ++i) r[i] = std::exp(x[i]);
+inline Vec<double>::V vexp(Vec<double>::V x) {
+  Vec<double>::V r;
+  for (int i = 0; i < Vec<double>::kLanes; ++i) r[i] = std::exp(x[i]);
   return r;
 }
 
@@ -86,34 +104,32 @@ inline bool any_lane(M m) {
 
 #if defined(__AVX512F__)
 template <>
-inline bool any_lane(Vec16<float>::M m) {
+inline bool any_lane(Vec<float>::M m) {
   const __m512i v = reinterpret_cast<__m512i>(m);
   return _mm512_test_epi32_mask(v, v) != 0;
 }
 #elif defined(__AVX2__)
 template <>
-inline bool any_lane(Vec16<float>::M m) {
-  __m256i lo, hi;
-  std::memcpy(&lo, &m, 32);
-  std::memcpy(&hi, reinterpret_cast<const char*>(&m) + 32, 32);
-  const __m256i v = _mm256_or_si256(lo, hi);
+inline bool any_lane(Vec<float>::M m) {
+  const __m256i v = reinterpret_cast<__m256i>(m);
   return !_mm256_testz_si256(v, v);
 }
 #endif
 
-// Sum of the 16 lanes (a pairwise tree; deterministic for a given build).
+// Sum of the lanes (a pairwise tree; deterministic for a given build).
 template <typename V>
 inline auto hsum(V v) {
   using S = typename std::remove_reference<decltype(v[0])>::type;
-  S h[16];
+  constexpr int L = lanes_of<V>();
+  S h[L];
   std::memcpy(h, &v, sizeof(h));
-  for (int w = 8; w >= 1; w /= 2)
+  for (int w = L / 2; w >= 1; w /= 2)
     for (int i = 0; i < w; ++i) h[i] += h[i + w];
   return h[0];
 }
 
 #if defined(__AVX512F__)
-inline float hsum(Vec16<float>::V v) { return _mm512_reduce_add_ps(reinterpret_cast<__m512>(v)); }
+inline float hsum(Vec<float>::V v) { return _mm512_reduce_add_ps(reinterpret_cast<__m512>(v)); }
 #endif
 
 }  // namespace swm
