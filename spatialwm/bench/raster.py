@@ -29,7 +29,13 @@ from spatialwm.render._build import load_native
 from spatialwm.render._native import tile_grid
 from spatialwm.synthetic import orbit_cameras, surface_scene
 
-RESOLUTIONS = {"320x240": (320, 240), "640x480": (640, 480), "1280x720": (1280, 720)}
+
+def bench_setup(n: int, width: int, height: int, scene=None):
+    """The benchmark's scene (``surface_scene(n)``, unless given) and its one camera, 1.6 m
+    away: ``(scene, viewmats [1,4,4], Ks [1,3,3])``."""
+    scene = scene or surface_scene(n, seed=0)
+    viewmats, Ks = orbit_cameras(1, width, height, radius=1.6, elevation_deg=35.0)
+    return scene, viewmats, Ks
 
 
 @dataclass
@@ -84,15 +90,13 @@ def peak_memory_mb(fn) -> float | None:
 
 _PEAK_SCRIPT = """
 import sys, torch
-from spatialwm.bench.raster import peak_memory_mb
+from spatialwm.bench.raster import bench_setup, peak_memory_mb
 from spatialwm.render import rasterization
 from spatialwm.render._build import load_native
-from spatialwm.synthetic import orbit_cameras, surface_scene
 n, w, h, t = (int(v) for v in sys.argv[1:5])
 torch.set_num_threads(t)
 load_native()
-s = surface_scene(n, seed=0)
-vm, K = orbit_cameras(1, w, h, radius=1.6, elevation_deg=35.0)
+s, vm, K = bench_setup(n, w, h)
 ps = [x.clone().requires_grad_(True) for x in (s.means, s.quats, s.scales, s.opacities, s.colors)]
 def fb():
     c, a, _ = rasterization(*ps, vm, K, w, h, backgrounds=torch.ones(1, 3))
@@ -116,8 +120,7 @@ def _peak_memory_in_fresh_process(n: int, width: int, height: int, threads: int)
 
 def measure(n: int, width: int, height: int, threads: int, repeats: int, scene=None) -> Row:
     """Time one configuration (median of ``repeats`` after one warm-up run)."""
-    scene = scene or surface_scene(n, seed=0)
-    viewmats, Ks = orbit_cameras(1, width, height, radius=1.6, elevation_deg=35.0)
+    scene, viewmats, Ks = bench_setup(n, width, height, scene)
     tensors = (scene.means, scene.quats, scene.scales, scene.opacities, scene.colors)
     params = [t.clone().requires_grad_(True) for t in tensors]
     bg = torch.ones(1, 3)
@@ -169,10 +172,8 @@ def measure(n: int, width: int, height: int, threads: int, repeats: int, scene=N
 
 def stage_breakdown(n: int, width: int, height: int, threads: int, repeats: int) -> str:
     """Best-of-``repeats`` milliseconds of each native op for one configuration."""
-    scene = surface_scene(n, seed=0)
-    viewmats, Ks = orbit_cameras(1, width, height, radius=1.6, elevation_deg=35.0)
+    s, viewmats, Ks = bench_setup(n, width, height)
     ext = load_native()
-    s = scene
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
