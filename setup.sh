@@ -36,6 +36,12 @@ fi
 
 packages=()
 command -v g++ >/dev/null || packages+=(g++)
+# shared libraries open3d-cpu links against (a bare Debian lacks some of them)
+if command -v dpkg-query >/dev/null; then
+  for lib in libgomp1 libgl1 libegl1 libx11-6 libudev1; do  # (open3d-cpu; full open3d also wants libusb-1.0-0)
+    dpkg-query -W -f='${Status}' "$lib" 2>/dev/null | grep -q "ok installed" || packages+=("$lib")
+  done
+fi
 "$PYTHON" -c 'import ensurepip, venv' 2>/dev/null || packages+=(python3-venv)
 "$PYTHON" - <<'EOF' || packages+=(python3-dev)
 import os, sys, sysconfig
@@ -56,7 +62,7 @@ if ((${#packages[@]})); then
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${packages[@]}"
 else
-  echo "all present (g++, Python headers, venv)"
+  echo "all present (g++, Python headers, venv, open3d's shared libraries)"
 fi
 
 # ---- 2. virtual environment and Python packages ---------------------------------------------

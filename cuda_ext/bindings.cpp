@@ -11,6 +11,8 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("isect_tiles", &swm::isect_tiles, py::call_guard<py::gil_scoped_release>());
   m.def("rasterize_fwd", &swm::rasterize_fwd, py::call_guard<py::gil_scoped_release>());
   m.def("rasterize_bwd", &swm::rasterize_bwd, py::call_guard<py::gil_scoped_release>());
+  m.def("sh_fwd", &swm::sh_fwd, py::call_guard<py::gil_scoped_release>());
+  m.def("sh_bwd", &swm::sh_bwd, py::call_guard<py::gil_scoped_release>());
   m.def("set_poison", [](bool on) { swm::poison_flag() = on; },
         "Fill outputs and buffers with NaN / sentinels before kernels write them (tests).");
   m.def("set_stats", [](bool on) {

@@ -1,9 +1,9 @@
 // spatialwm native Gaussian rasterizer: the ops, their shapes and their semantics.
 //
 // One header for the three ops of the pipeline (project -> isect_tiles -> rasterize), each with
-// a forward and, where differentiable, a backward. Only CPU implementations exist (C++17 +
-// OpenMP); tensors on CUDA go to gsplat's kernels, chosen in Python
-// (spatialwm/render/rasterize.py), so no op here dispatches to CUDA.
+// a forward and, where differentiable, a backward, plus the SH colour op that feeds it. Only
+// CPU implementations exist (C++17 + OpenMP); tensors on CUDA go to gsplat's kernels, chosen in
+// Python (spatialwm/render/rasterize.py), so no op here dispatches to CUDA.
 //
 // Conventions (identical to gsplat 1.5.3):
 //   C cameras, N Gaussians, D colour channels, M tile intersections, H x W image, 16x16 tiles.
@@ -82,5 +82,16 @@ rasterize_bwd(const at::Tensor& means2d, const at::Tensor& conics, const at::Ten
               const at::Tensor& render_colors, const at::Tensor& render_Ts,
               const at::Tensor& last_ids, const at::Tensor& v_render_colors,
               const at::Tensor& v_render_alphas, bool compute_abs);
+
+// ---- spherical harmonics colours (degrees 0-3, 3DGS basis order) ---------------------------
+// dirs [C,N,3] viewing directions (any length; normalised inside), coeffs [N,K,3] with
+// K >= (degree+1)^2, shared by the C cameras -> colors [C,N,3] = sum_k basis_k(dir) coeffs[k]
+// (no +0.5 offset, no clamp). Parallel over Gaussians.
+at::Tensor sh_fwd(int64_t degree, const at::Tensor& dirs, const at::Tensor& coeffs);
+
+// Gradient of sh_fwd: v_colors [C,N,3] -> v_dirs [C,N,3] (through the normalisation),
+// v_coeffs [N,K,3] (summed over cameras; zero beyond the degree's bases).
+std::tuple<at::Tensor, at::Tensor> sh_bwd(int64_t degree, const at::Tensor& dirs,
+                                          const at::Tensor& coeffs, const at::Tensor& v_colors);
 
 }  // namespace swm

@@ -4,7 +4,11 @@ The public API, re-exported explicitly; everything else is internal.
 """
 
 from spatialwm.errors import BuildError, DatasetError, InputError, SpatialWMError
+from spatialwm.recon import ReconConfig, reconstruct
 from spatialwm.render import rasterization
+from spatialwm.scene.io import load_state, save_state
+from spatialwm.scene.render import Rendered, render_state
+from spatialwm.scene.state import SceneState
 
 __version__ = "0.1.0"
 
@@ -12,7 +16,14 @@ __all__ = [
     "BuildError",
     "DatasetError",
     "InputError",
+    "ReconConfig",
+    "Rendered",
+    "SceneState",
     "SpatialWMError",
     "__version__",
+    "load_state",
     "rasterization",
+    "reconstruct",
+    "render_state",
+    "save_state",
 ]

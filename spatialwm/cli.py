@@ -18,6 +18,7 @@ from spatialwm.errors import SpatialWMError
 _COMMAND_MODULES = (
     "spatialwm.commands.demo",
     "spatialwm.generate.cli",
+    "spatialwm.commands.reconstruct",
     "spatialwm.commands.bench",
 )
 

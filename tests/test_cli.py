@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
-from PIL import Image
 
 from spatialwm.cli import build_parser, main
 
@@ -13,25 +11,29 @@ def test_help_lists_the_verbs(capsys):
     with pytest.raises(SystemExit):
         main(["--help"])
     out = capsys.readouterr().out
-    for verb in ("demo", "generate", "bench"):
+    for verb in ("demo", "generate", "reconstruct", "bench"):
         assert verb in out
 
 
-def test_demo_writes_a_png(tmp_path, capsys):
-    rc = main(["demo", "--out", str(tmp_path), "--views", "2", "--width", "64", "--height", "48",
-               "--gaussians", "5000"])  # fmt: skip
-    assert rc == 0
-    img = np.asarray(Image.open(tmp_path / "demo.png"))
-    assert img.shape == (2 * 48, 3 * 64, 3)
-    rgb = img[:, :64].reshape(-1, 3)
-    assert (rgb != 255).any(axis=1).mean() > 0.2, "the scene should cover part of the image"
-    assert "backend 'native'" in capsys.readouterr().out
+def test_demo_reconstructs_and_reuses(tmp_path, capsys):
+    data = tmp_path / "capture"
+    assert main(["generate", str(data), "--views", "6", "--width", "48", "--height", "36",
+                 "--objects", "2", "--quiet"]) == 0  # fmt: skip
+    argv = ["demo", "--out", str(tmp_path / "demo"), "--data", str(data), "--preset", "debug",
+            "--quiet"]  # fmt: skip
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "held-out PSNR" in out and "scene.ply" in out
+    assert (tmp_path / "demo" / "run" / "metrics.json").exists()
+    assert main(argv) == 0  # a finished demo run is reused, not redone
+    assert "reusing the finished demo run" in capsys.readouterr().out
 
 
-def test_bad_demo_argument_is_one_line(capsys):
-    assert main(["demo", "--views", "0"]) == 2
+def test_bad_demo_argument_is_one_line(capsys, tmp_path):
+    assert main(["demo", "--data", str(tmp_path / "none"), "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("spatialwm demo: error:") and "Traceback" not in err
+    assert main(["demo", "--preset", "nope", "--out", str(tmp_path)]) == 2
 
 
 def test_bench_raster_prints_a_table(capsys):

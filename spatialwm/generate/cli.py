@@ -64,6 +64,11 @@ def register(subparsers) -> None:
         help="points in sparse_pc.ply, 0 for none (default: 8000)",
     )
     p.add_argument(
+        "--supersample", type=int, default=2,
+        help="samples per pixel along each axis, averaged (anti-aliasing; 1: raw "
+        "TinyRenderer output) (default: 2)",
+    )  # fmt: skip
+    p.add_argument(
         "--dt", type=float, default=0.1, help="seconds per step, a multiple of 1/240 (default: 0.1)"
     )
     p.add_argument("--force", action="store_true", help="replace an existing dataset in OUT")
@@ -88,6 +93,7 @@ def run(args: argparse.Namespace) -> int:
         amodal=args.amodal,
         points=args.points,
         dt=args.dt,
+        supersample=args.supersample,
     )
     result = generate(args.out, config, overwrite=args.force)
     if not args.quiet:

@@ -9,7 +9,7 @@ built from an OpenGL camera-to-world and pinhole intrinsics (:mod:`spatialwm.dat
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -66,7 +66,12 @@ class Frame:
 class Renderer:
     """Renders RGB, instance masks, depth and per-object silhouettes of a scene."""
 
-    def __init__(self, objects: Mapping[int, SceneObject]) -> None:
+    def __init__(self, objects: Mapping[int, SceneObject], *, supersample: int = 1) -> None:
+        """``supersample`` s: render s x s samples per pixel and average them (anti-aliasing;
+        TinyRenderer has none). Instance ids take each pixel's majority label (ties go to the
+        nearest surface), depth the mean depth of that label's samples, silhouettes a
+        majority of samples."""
+        self.supersample = int(supersample)
         self.client = connect()
         c = self.client
         self.plane = c.load_urdf("plane.urdf", (0, 0, 0), (0, 0, 0, 1), useFixedBase=True)
@@ -114,8 +119,10 @@ class Renderer:
         seg = np.asarray(seg, dtype=np.int64).reshape(h, w)
         return rgba, depth, seg
 
-    def _in_view(self, i: int, c2w: np.ndarray, intr: Intrinsics) -> bool:
-        """Conservative test: may object ``i``'s bounding box appear in the image?"""
+    def _window(self, i: int, c2w: np.ndarray, intr: Intrinsics) -> tuple[int, ...] | None:
+        """Pixel window ``(u0, v0, u1, v1)`` (end exclusive) holding object ``i``'s projected
+        bounding box, clipped to the image; the whole image when the box straddles the camera
+        plane; ``None`` when it cannot appear in the image."""
         lo, hi = self.client.getAABB(self.bodies[i])
         corners = np.array(
             [[x, y, z] for x in (lo[0], hi[0]) for y in (lo[1], hi[1]) for z in (lo[2], hi[2])]
@@ -124,47 +131,104 @@ class Renderer:
         cam = corners @ w2c[:3, :3].T + w2c[:3, 3]
         depth = -cam[:, 2]  # OpenGL: visible points have negative z
         if (depth <= NEAR).all():
-            return False
+            return None
         if (depth <= NEAR).any():
-            return True  # straddles the camera plane: let the renderer decide
+            return (0, 0, intr.width, intr.height)  # straddles the camera plane
         u = intr.fx * cam[:, 0] / depth + intr.cx
         v = -intr.fy * cam[:, 1] / depth + intr.cy
-        return not (u.max() < 0 or u.min() > intr.width or v.max() < 0 or v.min() > intr.height)
+        if u.max() < 0 or u.min() > intr.width or v.max() < 0 or v.min() > intr.height:
+            return None
+        u0, v0 = max(int(np.floor(u.min())) - 1, 0), max(int(np.floor(v.min())) - 1, 0)
+        u1 = min(int(np.ceil(u.max())) + 2, intr.width)
+        v1 = min(int(np.ceil(v.max())) + 2, intr.height)
+        return (u0, v0, u1, v1) if u1 > u0 and v1 > v0 else None
+
+    def _hi(self, intr: Intrinsics) -> Intrinsics:
+        s = self.supersample
+        if s == 1:
+            return intr
+        return replace(intr, width=intr.width * s, height=intr.height * s, fx=intr.fx * s,
+                       fy=intr.fy * s, cx=intr.cx * s, cy=intr.cy * s)  # fmt: skip
+
+    def _blocks(self, a: np.ndarray) -> np.ndarray:
+        """``[H*s, W*s, ...]`` -> ``[H, W, s*s, ...]`` (each pixel's samples)."""
+        s = self.supersample
+        h, w = a.shape[0] // s, a.shape[1] // s
+        a = a.reshape(h, s, w, s, *a.shape[2:]).swapaxes(1, 2)
+        return a.reshape(h, w, s * s, *a.shape[4:])
 
     def render(self, c2w: np.ndarray, intr: Intrinsics, *, silhouettes: bool = True) -> Frame:
         """Render the scene from an OpenGL camera-to-world ``c2w`` [4, 4] with ``intr``.
 
         With ``silhouettes``, also render each object alone for its full silhouette."""
-        rgba, depth_buf, seg = self._shoot(c2w, intr)
+        rgba, depth_buf, seg = self._shoot(c2w, self._hi(intr))
         instances = self._lut[np.clip(seg, -1, len(self._lut) - 2) + 1]
         # Linearise the depth buffer: z = near * far / (far - (far - near) * d).
         z = NEAR * FAR / (FAR - (FAR - NEAR) * depth_buf)
+        valid = depth_buf < 1.0 - 1e-7
+        rgb = rgba[..., :3]
+        if self.supersample > 1:
+            rgb = np.round(self._blocks(rgb.astype(np.float64)).mean(2)).astype(np.uint8)
+            instances, z, valid = self._resolve(
+                self._blocks(instances), self._blocks(z), self._blocks(valid)
+            )
         mm = np.round(z * 1000.0)
-        valid = (depth_buf < 1.0 - 1e-7) & (mm > 0) & (mm <= 65535)
+        valid = valid & (mm > 0) & (mm <= 65535)
         depth_mm = np.where(valid, mm, 0).astype(np.uint16)
         amodal = self._silhouettes(c2w, intr) if silhouettes else {}
-        return Frame(np.ascontiguousarray(rgba[..., :3]), instances, depth_mm, amodal)
+        return Frame(np.ascontiguousarray(rgb), instances, depth_mm, amodal)
+
+    @staticmethod
+    def _resolve(
+        ids: np.ndarray, z: np.ndarray, valid: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per pixel from its samples ``[H, W, S]``: the majority instance id (ties: the one
+        with the nearest sample), the mean depth of that id's valid samples. Only pixels whose
+        samples disagree (edges) take the slow path."""
+        best = ids[..., 0].copy()
+        mixed = ~(ids == best[..., None]).all(-1)
+        if mixed.any():
+            m_ids, m_z = ids[mixed], np.where(valid[mixed], z[mixed], np.inf)
+            best_score = np.full(len(m_ids), -np.inf)
+            m_best = np.zeros(len(m_ids), dtype=ids.dtype)
+            for i in np.unique(m_ids):
+                hit = m_ids == i
+                near = np.where(hit, m_z, np.inf).min(-1)
+                score = hit.sum(-1) * 1e6 - np.minimum(near, 1e5)
+                better = score > best_score
+                m_best[better], best_score[better] = i, score[better]
+            best[mixed] = m_best
+        chosen = (ids == best[..., None]) & valid
+        n = chosen.sum(-1)
+        depth = np.where(chosen, z, 0.0).sum(-1) / np.maximum(n, 1)
+        return best, depth, n > 0
 
     def _silhouettes(self, c2w: np.ndarray, intr: Intrinsics) -> dict[int, np.ndarray]:
+        """Each object rendered alone, only inside the window its bounding box projects to
+        (an off-centre frustum: same pixels as a full frame, a fraction of the work)."""
         c = self.client
-        out: dict[int, np.ndarray] = {}
-        empty = np.zeros((intr.height, intr.width), dtype=bool)
-        todo = [i for i in sorted(self.bodies) if self._in_view(i, c2w, intr)]
-        for i in sorted(self.bodies):
-            out[i] = empty
+        s = self.supersample
+        out = {i: np.zeros((intr.height, intr.width), dtype=bool) for i in sorted(self.bodies)}
+        todo = {i: w for i in sorted(self.bodies) if (w := self._window(i, c2w, intr))}
         if not todo:
             return out
+        hi = self._hi(intr)
         c.resetBasePositionAndOrientation(self.plane, [0, 0, _HIDDEN_Z], [0, 0, 0, 1])
         for i in self.bodies:
             c.resetBasePositionAndOrientation(
                 self.bodies[i], [0, 0, _HIDDEN_Z - 10 * i], [0, 0, 0, 1]
             )
         try:
-            for i in todo:
+            for i, (u0, v0, u1, v1) in todo.items():
                 pos, orn = self._poses[i]
                 c.resetBasePositionAndOrientation(self.bodies[i], pos, orn)
-                _, _, seg = self._shoot(c2w, intr)
-                out[i] = seg == self.bodies[i]
+                win = replace(hi, width=(u1 - u0) * s, height=(v1 - v0) * s,
+                              cx=hi.cx - u0 * s, cy=hi.cy - v0 * s)  # fmt: skip
+                _, _, seg = self._shoot(c2w, win)
+                full = seg == self.bodies[i]
+                if s > 1:
+                    full = 2 * self._blocks(full).sum(-1) >= s * s
+                out[i][v0:v1, u0:u1] = full
                 c.resetBasePositionAndOrientation(
                     self.bodies[i], [0, 0, _HIDDEN_Z - 10 * i], [0, 0, 0, 1]
                 )

@@ -18,7 +18,9 @@ from types import ModuleType
 from spatialwm.errors import BuildError
 
 SOURCE_DIR = Path(__file__).resolve().parents[2] / "cuda_ext"
-SOURCES = ("bindings.cpp", "project_cpu.cpp", "isect_cpu.cpp", "rasterize_cpu.cpp")
+SOURCES = (
+    "bindings.cpp", "project_cpu.cpp", "isect_cpu.cpp", "rasterize_cpu.cpp", "sh_cpu.cpp",
+)  # fmt: skip
 HEADERS = ("common.h", "rasterize.h", "vec.h")
 
 # `-march` comes from SPATIALWM_CPU_ARCH (default "native": the build machine's own vector

@@ -120,6 +120,30 @@ class _Rasterize(torch.autograd.Function):
         return v_m2, v_conics, v_colors, v_opac, v_bg_out, None, None, None, None
 
 
+class _SH(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx: Any, degree: int, dirs: Tensor, coeffs: Tensor) -> Tensor:  # type: ignore[override]
+        ctx.degree = degree
+        ctx.save_for_backward(dirs, coeffs)
+        return load_native().sh_fwd(degree, dirs, coeffs)
+
+    @staticmethod
+    def backward(ctx: Any, v_colors: Tensor):  # type: ignore[override]
+        dirs, coeffs = ctx.saved_tensors
+        v_dirs, v_coeffs = load_native().sh_bwd(ctx.degree, dirs, coeffs, v_colors.contiguous())
+        return (
+            None,
+            v_dirs if ctx.needs_input_grad[1] else None,
+            v_coeffs if ctx.needs_input_grad[2] else None,
+        )
+
+
+def sh_colors(degree: int, dirs: Tensor, coeffs: Tensor) -> Tensor:
+    """SH colours (no offset): ``dirs [C,N,3]``, ``coeffs [N,K,3]`` shared by the cameras ->
+    ``[C,N,3]``."""
+    return _SH.apply(degree, _c(dirs), _c(coeffs))
+
+
 def project(
     means: Tensor,
     quats: Tensor,

@@ -39,6 +39,13 @@ def quat_to_rotmat(quats: Tensor) -> Tensor:
     ).reshape(*quats.shape[:-1], 3, 3)
 
 
+def sh_colors(degree: int, dirs: Tensor, coeffs: Tensor) -> Tensor:
+    """SH colours (no offset): ``dirs [C,N,3]``, ``coeffs [N,K,3]`` -> ``[C,N,3]``."""
+    from spatialwm.render.sh import spherical_harmonics
+
+    return spherical_harmonics(degree, dirs, coeffs[None].expand(len(dirs), -1, -1, -1))
+
+
 def project(
     means: Tensor,
     quats: Tensor,

@@ -123,8 +123,10 @@ def rasterization(
     if sh_degree is not None:
         campos = torch.linalg.inv(viewmats.detach())[:, :3, 3]  # [C,3]
         dirs = means[None, :, :] - campos[:, None, :]  # [C,N,3]
-        coeffs = colors if colors.dim() == 4 else colors[None].expand(C, -1, -1, -1)
-        feats = torch.clamp_min(spherical_harmonics(sh_degree, dirs, coeffs) + 0.5, 0.0)
+        if colors.dim() == 4:  # per-camera coefficients
+            feats = torch.clamp_min(spherical_harmonics(sh_degree, dirs, colors) + 0.5, 0.0)
+        else:
+            feats = sh_colors(sh_degree, dirs, colors, backend=chosen)
     else:
         feats = colors if colors.dim() == 3 else colors[None].expand(C, -1, -1)
     bgs = backgrounds
@@ -168,6 +170,32 @@ def rasterization(
             dim=-1,
         )
     return render_colors, render_alphas, meta
+
+
+def sh_colors(sh_degree: int, dirs: Tensor, coeffs: Tensor, *, backend: Backend = "auto") -> Tensor:
+    """View-dependent colours of SH coefficients, as the rasterizer uses them.
+
+    Args:
+        sh_degree: 0..3.
+        dirs: ``[C, N, 3]`` viewing directions (Gaussian centre minus camera centre).
+        coeffs: ``[N, K, 3]`` coefficients shared by the cameras, ``K >= (sh_degree + 1)**2``.
+        backend: as for :func:`rasterization` (gsplat's CUDA kernel, the native CPU kernel, or
+            the torch reference).
+    Returns:
+        ``[C, N, 3]`` colours: SH + 0.5, clamped at 0 (gsplat's convention).
+    """
+    if not 0 <= sh_degree <= 3 or coeffs.shape[-2] < (sh_degree + 1) ** 2:
+        raise InputError(f"sh_degree {sh_degree} needs {(sh_degree + 1) ** 2} coefficients")
+    chosen = select_backend(dirs.device, backend)
+    if chosen == "gsplat":
+        from gsplat import spherical_harmonics as gsplat_sh
+
+        raw = gsplat_sh(sh_degree, dirs, coeffs[None].expand(len(dirs), -1, -1, -1))
+    elif chosen == "native":
+        raw = _native.sh_colors(sh_degree, dirs, coeffs)
+    else:
+        raw = _reference.sh_colors(sh_degree, dirs, coeffs)
+    return torch.clamp_min(raw + 0.5, 0.0)
 
 
 def _rasterize_gsplat(means, quats, scales, opacities, colors, viewmats, Ks, width, height, **kw):

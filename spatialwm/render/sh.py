@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor
 
 # Normalisation constants of the real spherical harmonics, degrees 0..3.
@@ -30,8 +31,45 @@ def num_sh_bases(degree: int) -> int:
     return (degree + 1) ** 2
 
 
+def sh_basis(degree: int, dirs: Tensor) -> Tensor:
+    """The real SH basis functions evaluated at ``dirs [..., 3]`` (need not be unit length):
+    ``[..., (degree + 1) ** 2]``, in the 3DGS coefficient order."""
+    if not 0 <= degree <= 3:
+        raise ValueError(f"sh_degree must be in 0..3, got {degree}")
+    cols = [torch.full_like(dirs[..., 0], _C0)]
+    if degree >= 1:
+        d = dirs / dirs.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+        x, y, z = d.unbind(-1)
+        cols += [-_C1 * y, _C1 * z, -_C1 * x]
+    if degree >= 2:
+        xx, yy, zz = x * x, y * y, z * z
+        xy, yz, xz = x * y, y * z, x * z
+        cols += [
+            _C2[0] * xy,
+            _C2[1] * yz,
+            _C2[2] * (2 * zz - xx - yy),
+            _C2[3] * xz,
+            _C2[4] * (xx - yy),
+        ]
+    if degree >= 3:
+        cols += [
+            _C3[0] * y * (3 * xx - yy),
+            _C3[1] * xy * z,
+            _C3[2] * y * (4 * zz - xx - yy),
+            _C3[3] * z * (2 * zz - 3 * xx - 3 * yy),
+            _C3[4] * x * (4 * zz - xx - yy),
+            _C3[5] * z * (xx - yy),
+            _C3[6] * x * (xx - 3 * yy),
+        ]
+    return torch.stack(cols, -1)
+
+
 def spherical_harmonics(degree: int, dirs: Tensor, coeffs: Tensor) -> Tensor:
     """Evaluate SH colours.
+
+    Computed as one contraction of the basis with the coefficients, so the backward pass is a
+    single product too (indexing coefficient by coefficient costs a full-size gradient buffer
+    per coefficient).
 
     Args:
         degree: SH degree, 0..3; only the first ``(degree + 1) ** 2`` coefficients are used.
@@ -41,43 +79,9 @@ def spherical_harmonics(degree: int, dirs: Tensor, coeffs: Tensor) -> Tensor:
     Returns:
         ``[..., 3]`` colours (before the usual ``+ 0.5`` offset).
     """
-    if not 0 <= degree <= 3:
-        raise ValueError(f"sh_degree must be in 0..3, got {degree}")
-    out = _C0 * coeffs[..., 0, :]
-    if degree == 0:
-        return out
-    d = dirs / dirs.norm(dim=-1, keepdim=True).clamp_min(1e-12)
-    x, y, z = (d[..., i : i + 1] for i in range(3))
-    out = (
-        out
-        - _C1 * y * coeffs[..., 1, :]
-        + _C1 * z * coeffs[..., 2, :]
-        - _C1 * x * coeffs[..., 3, :]
-    )
-    if degree == 1:
-        return out
-    xx, yy, zz = x * x, y * y, z * z
-    xy, yz, xz = x * y, y * z, x * z
-    out = (
-        out
-        + _C2[0] * xy * coeffs[..., 4, :]
-        + _C2[1] * yz * coeffs[..., 5, :]
-        + _C2[2] * (2 * zz - xx - yy) * coeffs[..., 6, :]
-        + _C2[3] * xz * coeffs[..., 7, :]
-        + _C2[4] * (xx - yy) * coeffs[..., 8, :]
-    )
-    if degree == 2:
-        return out
-    return (
-        out
-        + _C3[0] * y * (3 * xx - yy) * coeffs[..., 9, :]
-        + _C3[1] * xy * z * coeffs[..., 10, :]
-        + _C3[2] * y * (4 * zz - xx - yy) * coeffs[..., 11, :]
-        + _C3[3] * z * (2 * zz - 3 * xx - 3 * yy) * coeffs[..., 12, :]
-        + _C3[4] * x * (4 * zz - xx - yy) * coeffs[..., 13, :]
-        + _C3[5] * z * (xx - yy) * coeffs[..., 14, :]
-        + _C3[6] * x * (xx - 3 * yy) * coeffs[..., 15, :]
-    )
+    basis = sh_basis(degree, dirs)
+    k = basis.shape[-1]
+    return (basis.unsqueeze(-2) @ coeffs[..., :k, :]).squeeze(-2)
 
 
 def rgb_to_sh(rgb: Tensor) -> Tensor:
@@ -90,4 +94,4 @@ def sh_to_rgb(sh0: Tensor) -> Tensor:
     return sh0 * _C0 + 0.5
 
 
-__all__ = ["num_sh_bases", "rgb_to_sh", "sh_to_rgb", "spherical_harmonics"]
+__all__ = ["num_sh_bases", "rgb_to_sh", "sh_basis", "sh_to_rgb", "spherical_harmonics"]

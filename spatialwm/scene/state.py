@@ -1,0 +1,237 @@
+"""The object-centric scene state: an immutable dataclass of tensors.
+
+Gaussians are *packed*: one set of tensors for the whole scene, sorted by group, with
+``offsets`` marking where each group starts (pytorch3d's packed layout). Group 0 is the
+background (world frame); group ``g >= 1`` is object ``object_ids[g]``, whose Gaussians are
+stored in the object's canonical frame (centred on the object) and placed in the world by the
+object's pose ``(positions[g], orientations[g])``. Parameters are raw, as in a 3DGS PLY:
+log scales, opacity logits, wxyz quaternions, SH coefficients.
+
+A state is never mutated: every change goes through a pure function returning a new state
+(:func:`dataclasses.replace` shares the untouched tensors, so branching is cheap).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from spatialwm.errors import InputError
+
+STATE_FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Gaussians:
+    """Packed Gaussians, ``N`` of them, raw parameters.
+
+    Attributes:
+        means: ``[N, 3]`` centres in their group's frame.
+        quats: ``[N, 4]`` rotations wxyz (unit length) in their group's frame.
+        scales: ``[N, 3]`` log scales.
+        opacities: ``[N]`` opacity logits.
+        sh: ``[N, K, 3]`` SH coefficients, ``K = (degree + 1) ** 2``.
+        group: ``[N]`` int64 group index (0 = background), non-decreasing.
+    """
+
+    means: Tensor
+    quats: Tensor
+    scales: Tensor
+    opacities: Tensor
+    sh: Tensor
+    group: Tensor
+
+    def __len__(self) -> int:
+        return int(self.means.shape[0])
+
+    @property
+    def sh_degree(self) -> int:
+        return round(self.sh.shape[1] ** 0.5) - 1
+
+
+@dataclass(frozen=True)
+class SceneState:
+    """The world model's state. ``M`` groups (background + ``M - 1`` objects).
+
+    Attributes:
+        gaussians: packed canonical Gaussians (see :class:`Gaussians`).
+        offsets: ``[M + 1]`` int64; group ``g`` owns Gaussians ``offsets[g]:offsets[g+1]``.
+        object_ids: ``[M]`` int64 dataset object id of each group (0 for the background).
+        object_names: ``M`` names (``"background"`` first).
+        positions: ``[M, 3]`` world position of each group's frame (zeros for background).
+        orientations: ``[M, 4]`` world orientation wxyz of each group's frame.
+        linear_velocity: ``[M, 3]`` m/s.
+        angular_velocity: ``[M, 3]`` rad/s (world frame).
+        background_color: ``[3]`` RGB in [0, 1] seen where no Gaussian is (the sky).
+        step: time step index.
+    """
+
+    gaussians: Gaussians
+    offsets: Tensor
+    object_ids: Tensor
+    object_names: tuple[str, ...]
+    positions: Tensor
+    orientations: Tensor
+    linear_velocity: Tensor
+    angular_velocity: Tensor
+    background_color: Tensor
+    step: int = 0
+
+    @property
+    def num_groups(self) -> int:
+        return int(self.object_ids.shape[0])
+
+    def group_of(self, object_id: int) -> int:
+        """Group index of dataset object ``object_id``; ``InputError`` if unknown."""
+        hits = (self.object_ids == int(object_id)).nonzero()
+        if len(hits) == 0:
+            known = [int(i) for i in self.object_ids[1:]]
+            raise InputError(f"unknown object id {object_id}; the scene has objects {known}")
+        return int(hits[0, 0])
+
+    def replace(self, **changes) -> SceneState:
+        """A new state with ``changes`` applied (the original is untouched)."""
+        return dataclasses.replace(self, **changes)
+
+
+# ------------------------------------------------------------------------------ quaternions
+def quat_multiply(a: Tensor, b: Tensor) -> Tensor:
+    """Hamilton product of wxyz quaternions ``[..., 4]`` (rotation ``a`` after ``b``)."""
+    aw, ax, ay, az = a.unbind(-1)
+    bw, bx, by, bz = b.unbind(-1)
+    return torch.stack(
+        [
+            aw * bw - ax * bx - ay * by - az * bz,
+            aw * bx + ax * bw + ay * bz - az * by,
+            aw * by - ax * bz + ay * bw + az * bx,
+            aw * bz + ax * by - ay * bx + az * bw,
+        ],
+        -1,
+    )
+
+
+def quat_to_matrix(q: Tensor) -> Tensor:
+    """``[..., 4]`` wxyz (any length) -> ``[..., 3, 3]`` rotation matrices."""
+    q = q / q.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+    w, x, y, z = q.unbind(-1)
+    return torch.stack(
+        [
+            1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y),
+            2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x),
+            2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y),
+        ],
+        -1,
+    ).reshape(*q.shape[:-1], 3, 3)  # fmt: skip
+
+
+# ---------------------------------------------------------------------------- construction
+def from_world_gaussians(
+    params: dict[str, Tensor],
+    group: Tensor,
+    object_ids: list[int],
+    object_names: list[str],
+    background_color: Tensor | None = None,
+) -> SceneState:
+    """Build a state from world-frame Gaussians and a group index per Gaussian.
+
+    Each object's frame is centred on its Gaussians (the middle of the 1st-99th percentile box
+    of its confident ones, opacity > 0.5, so faint floaters do not pull it) with the world's
+    orientation; the background keeps the world frame.
+
+    Args:
+        params: raw world-frame parameters with gsplat's names: ``means [N,3]``,
+            ``quats [N,4]``, ``scales [N,3]``, ``opacities [N]``, ``sh0 [N,1,3]`` and
+            optionally ``shN [N,K-1,3]``.
+        group: ``[N]`` int64 group index into ``object_ids`` (0 = background).
+        object_ids: ``M`` dataset ids, ``object_ids[0] == 0``.
+        object_names: ``M`` names.
+        background_color: ``[3]`` RGB (default black).
+    """
+    m = len(object_ids)
+    if object_ids[0] != 0 or len(object_names) != m:
+        raise InputError("object_ids must start with 0 (background) and match object_names")
+    group = group.long().cpu()
+    order = torch.argsort(group, stable=True)
+    means = params["means"].detach().cpu()[order].float()
+    sh = params["sh0"].detach().cpu().float()
+    if "shN" in params and params["shN"].shape[1] > 0:
+        sh = torch.cat([sh, params["shN"].detach().cpu().float()], 1)
+    quats = params["quats"].detach().cpu()[order].float()
+    quats = quats / quats.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+    group = group[order]
+    counts = torch.bincount(group, minlength=m)
+    offsets = torch.cat([torch.zeros(1, dtype=torch.int64), counts.cumsum(0)])
+    positions = torch.zeros(m, 3)
+    solid = torch.sigmoid(params["opacities"].detach().cpu()[order].float().reshape(-1)) > 0.5
+    for g in range(1, m):
+        sl = slice(int(offsets[g]), int(offsets[g + 1]))
+        pts = means[sl][solid[sl]] if int(solid[sl].sum()) >= 10 else means[sl]
+        if len(pts):
+            lo = torch.quantile(pts, 0.01, dim=0)
+            hi = torch.quantile(pts, 0.99, dim=0)
+            positions[g] = (lo + hi) / 2
+    canonical = means - positions[group]
+    gaussians = Gaussians(
+        means=canonical.contiguous(),
+        quats=quats.contiguous(),
+        scales=params["scales"].detach().cpu()[order].float().contiguous(),
+        opacities=params["opacities"].detach().cpu()[order].float().reshape(-1).contiguous(),
+        sh=sh[order].contiguous(),
+        group=group.contiguous(),
+    )
+    orientations = torch.zeros(m, 4)
+    orientations[:, 0] = 1
+    return SceneState(
+        gaussians=gaussians,
+        offsets=offsets,
+        object_ids=torch.tensor(object_ids, dtype=torch.int64),
+        object_names=tuple(object_names),
+        positions=positions,
+        orientations=orientations,
+        linear_velocity=torch.zeros(m, 3),
+        angular_velocity=torch.zeros(m, 3),
+        background_color=(
+            torch.zeros(3) if background_color is None else background_color.detach().cpu().float()
+        ),
+        step=0,
+    )
+
+
+def world_gaussians(state: SceneState) -> dict[str, Tensor]:
+    """The state's Gaussians placed in the world by their group's pose.
+
+    Returns raw parameters with gsplat's names: ``means [N,3]``, ``quats [N,4]``,
+    ``scales [N,3]``, ``opacities [N]``, ``sh0 [N,1,3]``, ``shN [N,K-1,3]``.
+    """
+    g = state.gaussians
+    rot = quat_to_matrix(state.orientations)[g.group]  # [N,3,3]
+    means = (rot @ g.means[..., None])[..., 0] + state.positions[g.group]
+    quats = quat_multiply(state.orientations[g.group], g.quats)
+    return {
+        "means": means,
+        "quats": quats,
+        "scales": g.scales,
+        "opacities": g.opacities,
+        "sh0": g.sh[:, :1],
+        "shN": g.sh[:, 1:],
+    }
+
+
+def group_slice(state: SceneState, g: int) -> slice:
+    """The packed rows of group ``g``."""
+    return slice(int(state.offsets[g]), int(state.offsets[g + 1]))
+
+
+__all__ = [
+    "STATE_FORMAT_VERSION",
+    "Gaussians",
+    "SceneState",
+    "from_world_gaussians",
+    "group_slice",
+    "quat_multiply",
+    "quat_to_matrix",
+    "world_gaussians",
+]
