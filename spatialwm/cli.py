@@ -19,6 +19,7 @@ _COMMAND_MODULES = (
     "spatialwm.commands.demo",
     "spatialwm.generate.cli",
     "spatialwm.commands.reconstruct",
+    "spatialwm.commands.rollout",
     "spatialwm.commands.bench",
 )
 

@@ -14,6 +14,37 @@ from spatialwm.scene.state import SceneState, world_gaussians
 
 
 @dataclass(frozen=True)
+class Camera:
+    """A pinhole camera: ``viewmat [4, 4]`` OpenCV world-to-camera (+Z forward, +Y down),
+    ``K [3, 3]`` intrinsics in pixels, image ``width`` x ``height``, an optional ``name``."""
+
+    viewmat: Tensor
+    K: Tensor
+    width: int
+    height: int
+    name: str = ""
+
+    @staticmethod
+    def from_dataset(dataset, index: int) -> Camera:
+        """Frame ``index``'s camera of a :class:`~spatialwm.data.Dataset`."""
+        return Camera(
+            viewmat=dataset.viewmats[index],
+            K=dataset.Ks[index],
+            width=int(dataset.widths[index]),
+            height=int(dataset.heights[index]),
+            name=dataset.cameras[index],
+        )
+
+    def moved(self, c2w_opengl) -> Camera:
+        """The same camera at a new pose given as an OpenGL camera-to-world (the ``camera``
+        action's ``c2w``)."""
+        from spatialwm.data.cameras import opengl_c2w_to_opencv_w2c
+
+        w2c = torch.as_tensor(opengl_c2w_to_opencv_w2c(torch.as_tensor(c2w_opengl).double()))
+        return Camera(w2c.to(self.viewmat.dtype), self.K, self.width, self.height, self.name)
+
+
+@dataclass(frozen=True)
 class Rendered:
     """Renders of ``C`` cameras.
 
@@ -82,4 +113,4 @@ def render_state(
     )
 
 
-__all__ = ["Rendered", "render_state", "view_colors"]
+__all__ = ["Camera", "Rendered", "render_state", "view_colors"]

@@ -1,0 +1,407 @@
+"""The structural physics prior of the dynamics head: rigid proxies simulated by MuJoCo.
+
+:class:`PhysicsPrior` holds one ``mujoco.MjModel``: the ground plane ``z = 0`` and one free
+body per object, whose geom is the object's proxy box (or convex hull) with the proxy's mass
+and friction. :meth:`PhysicsPrior.simulate` sets the whole MuJoCo state from its arguments,
+steps it and reads it back, so its result depends on its inputs only. :func:`step_prior`
+applies one step's actions to a :class:`~spatialwm.scene.state.SceneState` and simulates it.
+
+Conventions:
+
+* A state's object pose ``(p, q)`` places the object's *canonical* frame (where its Gaussians
+  live). The MuJoCo body frame is the proxy's *box* frame, whose origin is the box centre
+  (= the centre of mass, uniform density): body position ``p + R(q) centre``, body
+  orientation ``q * rotation`` (wxyz, like MuJoCo). Velocities are converted the same way:
+  a state's ``linear_velocity`` is that of the canonical frame's origin, ``v + w x R(q)
+  centre`` is the body's; ``angular_velocity`` is world-frame in the state and body-frame in
+  MuJoCo's ``qvel``. ``centre`` is usually a few mm, so both nearly coincide.
+* Friction: MuJoCo combines two geoms' coefficients by priority, else by maximum. The ground
+  has the lower priority, so an object slides on the ground with its own coefficient; two
+  objects use the larger of theirs.
+* Penetration (reconstruction noise: objects slightly in the ground or in each other): a body
+  whose proxy goes deeper than ``max_ground_penetration`` (default 3 mm) into the ground is
+  lifted, before simulating, until it just touches it (its velocities are kept). Shallower
+  ground contact and object-object overlap are left to MuJoCo's soft contacts, which push
+  bodies apart over a few contact time constants (``solref``, 2 substeps = 8 ms by default)
+  instead of impulsively, so nothing explodes (two boxes starting 5 mm into each other end
+  0.1 s later just apart, moving < 1 cm/s); the default ``solref``/``solimp`` are stiffer
+  than MuJoCo's to keep a fast collision's overlap to a few mm.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import mujoco
+import numpy as np
+import torch
+from torch import Tensor
+
+from spatialwm.data.actions import Action, CameraAction, PlaceAction, PushAction, WaitAction
+from spatialwm.dynamics.proxy import Proxies, _unit_corners
+from spatialwm.errors import InputError
+from spatialwm.scene.state import SceneState, quat_multiply, quat_to_matrix
+
+__all__ = ["MAX_PLACE_DISTANCE", "MAX_PUSH_SPEED", "PhysicsPrior", "step_prior"]
+
+MAX_PUSH_SPEED = 20.0  # m/s
+MAX_PLACE_DISTANCE = 100.0  # m from the world origin
+MAX_DT = 10.0  # s per simulate call
+GRAVITY = -9.81
+
+
+# ------------------------------------------------------------------- quaternions (numpy)
+# Thin numpy views of the one quaternion implementation (spatialwm.scene.state), in float64.
+def _qmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Hamilton product of wxyz quaternions ``[K, 4]``."""
+    return quat_multiply(torch.from_numpy(np.asarray(a)), torch.from_numpy(np.asarray(b))).numpy()
+
+
+def _qconj(q: np.ndarray) -> np.ndarray:
+    return q * np.array([1.0, -1.0, -1.0, -1.0])
+
+
+def _qnormalize(q: np.ndarray) -> np.ndarray:
+    return q / np.linalg.norm(q, axis=-1, keepdims=True)
+
+
+def _qmat(q: np.ndarray) -> np.ndarray:
+    """Unit wxyz quaternions ``[K, 4]`` -> rotation matrices ``[K, 3, 3]``."""
+    return quat_to_matrix(torch.from_numpy(np.asarray(q))).reshape(-1, 3, 3).numpy()
+
+
+def _rotate(R: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """``R [K,3,3] @ v [K,3]`` -> ``[K, 3]``."""
+    return np.einsum("kij,kj->ki", R, v)
+
+
+# ------------------------------------------------------------------------------- model
+def _fmt(values) -> str:
+    return " ".join(f"{float(v):.9g}" for v in values)
+
+
+def _check_proxies(proxies: Proxies) -> None:
+    k = len(proxies)
+    shapes = {
+        "object_ids": (k,),
+        "centre": (k, 3),
+        "rotation": (k, 4),
+        "half_extents": (k, 3),
+        "mass": (k,),
+        "friction": (k,),
+    }
+    for name, shape in shapes.items():
+        t = getattr(proxies, name)
+        if tuple(t.shape) != shape:
+            raise InputError(f"Proxies.{name}: expected shape {shape}, got {tuple(t.shape)}")
+        if not torch.isfinite(t.double()).all():
+            raise InputError(f"Proxies.{name}: non-finite values")
+    if (proxies.half_extents <= 0).any() or (proxies.mass <= 0).any():
+        raise InputError("Proxies: half_extents and mass must be positive")
+    if (proxies.friction < 0).any():
+        raise InputError("Proxies: friction must be >= 0")
+    if (proxies.rotation.norm(dim=-1) < 1e-6).any():
+        raise InputError("Proxies.rotation: zero quaternion")
+    if proxies.hull is not None and len(proxies.hull) != k:
+        raise InputError(f"Proxies.hull: expected {k} vertex sets, got {len(proxies.hull)}")
+
+
+def _mjcf(
+    proxies: Proxies,
+    *,
+    timestep: float,
+    gravity: float,
+    geom: str,
+    solref: tuple[float, float],
+    solimp: tuple[float, float, float],
+) -> str:
+    """MJCF text of the ground and the proxies (bodies named ``obj<id>``)."""
+    assets, bodies = [], []
+    for k in range(len(proxies)):
+        oid = int(proxies.object_ids[k])
+        mass = float(proxies.mass[k])
+        mu = float(proxies.friction[k])
+        if geom == "hull":
+            verts = proxies.hull[k].detach().cpu().double().reshape(-1).tolist()
+            assets.append(f'<mesh name="hull{oid}" vertex="{_fmt(verts)}"/>')
+            shape = f'type="mesh" mesh="hull{oid}"'
+        else:
+            shape = f'type="box" size="{_fmt(proxies.half_extents[k].tolist())}"'
+        bodies.append(
+            f'<body name="obj{oid}" pos="0 0 {0.2 * (k + 1):.3f}"><freejoint/>'
+            f'<geom name="obj{oid}" {shape} mass="{mass:.9g}" '
+            f'friction="{mu:.9g} 0.005 0.0001" priority="1"/></body>'
+        )
+    return f"""<mujoco model="spatialwm_prior">
+  <option timestep="{timestep:.12g}" gravity="0 0 {gravity:.9g}"/>
+  <default><geom condim="3" solref="{_fmt(solref)}" solimp="{_fmt(solimp)}"/></default>
+  <asset>{"".join(assets)}</asset>
+  <worldbody>
+    <geom name="ground" type="plane" size="0 0 1" friction="0 0.005 0.0001" priority="0"/>
+    {"".join(bodies)}
+  </worldbody>
+</mujoco>"""
+
+
+class PhysicsPrior:
+    """MuJoCo simulation of ``K`` rigid proxies on the ground plane ``z = 0``.
+
+    Args:
+        proxies: the objects' proxies (see :func:`~spatialwm.dynamics.proxy.proxies_from_state`).
+        timestep: physics substep (s); :meth:`simulate` takes ``round(dt / timestep)`` equal
+            substeps of exactly ``dt / n``.
+        gravity: z component of gravity (m/s^2).
+        geom: ``"box"`` (default) or ``"hull"`` (needs ``proxies.hull``).
+        solref: MuJoCo contact ``(time constant, damping ratio)``; default ``(2 * timestep,
+            1)``, the stiffest MuJoCo accepts (its default, 0.02 s, lets two objects colliding
+            at 2 m/s overlap by ~25 mm; this keeps it to ~4 mm).
+        solimp: MuJoCo contact impedance; the default is stiffer than MuJoCo's.
+        max_ground_penetration: objects deeper than this in the ground (m) are lifted onto it
+            before simulating; ``None`` disables it.
+
+    Not thread-safe: one instance owns one ``MjData``. Use one per thread.
+    """
+
+    def __init__(
+        self,
+        proxies: Proxies,
+        *,
+        timestep: float = 1.0 / 240.0,
+        gravity: float = GRAVITY,
+        geom: str = "box",
+        solref: tuple[float, float] | None = None,
+        solimp: tuple[float, float, float] = (0.95, 0.99, 0.001),
+        max_ground_penetration: float | None = 0.003,
+    ) -> None:
+        _check_proxies(proxies)
+        if geom not in ("box", "hull"):
+            raise InputError(f"PhysicsPrior: geom must be 'box' or 'hull', got {geom!r}")
+        if geom == "hull" and proxies.hull is None:
+            raise InputError("PhysicsPrior: geom='hull' needs proxies_from_state(..., hull=True)")
+        if not (math.isfinite(timestep) and 1e-5 <= timestep <= 0.1):
+            raise InputError(f"PhysicsPrior: timestep must be in [1e-5, 0.1] s, got {timestep}")
+        self.proxies = proxies
+        self.timestep = float(timestep)
+        self.geom = geom
+        self.max_ground_penetration = max_ground_penetration
+        if solref is None:
+            solref = (2.0 * self.timestep, 1.0)
+        self.model = mujoco.MjModel.from_xml_string(
+            _mjcf(
+                proxies,
+                timestep=timestep,
+                gravity=gravity,
+                geom=geom,
+                solref=solref,
+                solimp=solimp,
+            )
+        )
+        self._data = mujoco.MjData(self.model)
+        self._centre = proxies.centre.detach().cpu().double().numpy()  # [K, 3]
+        self._rotation = _qnormalize(proxies.rotation.detach().cpu().double().numpy())
+        if geom == "hull":
+            support = [h.detach().cpu().double().numpy() for h in proxies.hull]
+        else:
+            corners = _unit_corners().double().numpy()
+            support = [corners * h for h in proxies.half_extents.detach().cpu().double().numpy()]
+        self._support = support  # per object [V, 3] extreme points in the box frame
+
+    @property
+    def num_objects(self) -> int:
+        return len(self.proxies)
+
+    @property
+    def object_ids(self) -> Tensor:
+        """``[K]`` dataset ids of the simulated objects, in body order."""
+        return self.proxies.object_ids
+
+    # -------------------------------------------------------------------- conversions
+    def _to_body(
+        self, p: np.ndarray, q: np.ndarray, v: np.ndarray, w: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Object-frame state -> MuJoCo free-joint state ``(pos, quat, linvel, local angvel)``."""
+        q = _qnormalize(q)
+        arm = _rotate(_qmat(q), self._centre)  # canonical origin -> box centre, world
+        qb = _qnormalize(_qmul(q, self._rotation))
+        Rb = _qmat(qb)
+        pb = p + arm
+        vb = v + np.cross(w, arm)
+        wb = np.einsum("kji,kj->ki", Rb, w)  # R^T w
+        if self.max_ground_penetration is not None:
+            for k, s in enumerate(self._support):
+                lowest = float((s @ Rb[k].T)[:, 2].min() + pb[k, 2])
+                if lowest < -self.max_ground_penetration:
+                    pb[k, 2] -= lowest
+        return pb, qb, vb, wb
+
+    def _from_body(
+        self, pb: np.ndarray, qb: np.ndarray, vb: np.ndarray, wb: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """MuJoCo free-joint state -> object-frame state (inverse of :meth:`_to_body`)."""
+        qb = _qnormalize(qb)
+        q = _qnormalize(_qmul(qb, _qconj(self._rotation)))
+        if self.num_objects:
+            q = q * np.where(q[:, :1] < 0, -1.0, 1.0)  # canonical sign: w >= 0
+        arm = _rotate(_qmat(q), self._centre)
+        w = _rotate(_qmat(qb), wb)
+        return pb - arm, q, vb - np.cross(w, arm), w
+
+    # ---------------------------------------------------------------------- simulation
+    def simulate(
+        self,
+        positions: Tensor,
+        orientations: Tensor,
+        linear_velocity: Tensor,
+        angular_velocity: Tensor,
+        dt: float,
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """Simulate the objects for ``dt`` seconds from the given state.
+
+        Args:
+            positions: ``[K, 3]`` world positions of the objects' canonical frames.
+            orientations: ``[K, 4]`` wxyz orientations (any non-zero length).
+            linear_velocity: ``[K, 3]`` m/s of the canonical frames' origins, world frame.
+            angular_velocity: ``[K, 3]`` rad/s, world frame.
+            dt: seconds, ``0 < dt <= 10``.
+
+        Returns:
+            ``(positions, orientations, linear_velocity, angular_velocity)`` after ``dt``,
+            float32 CPU tensors of the same shapes (unit quaternions with ``w >= 0``).
+        """
+        k = self.num_objects
+        arrays = []
+        for name, t, width in (
+            ("positions", positions, 3),
+            ("orientations", orientations, 4),
+            ("linear_velocity", linear_velocity, 3),
+            ("angular_velocity", angular_velocity, 3),
+        ):
+            if tuple(t.shape) != (k, width):
+                raise InputError(f"simulate: {name} must be [{k}, {width}], got {tuple(t.shape)}")
+            a = t.detach().cpu().double().numpy()
+            if not np.isfinite(a).all():
+                raise InputError(f"simulate: {name} has non-finite values")
+            arrays.append(a)
+        if k and (np.linalg.norm(arrays[1], axis=-1) < 1e-6).any():
+            raise InputError("simulate: orientations contain a zero quaternion")
+        if not (math.isfinite(dt) and 0.0 < dt <= MAX_DT):
+            raise InputError(f"simulate: dt must be in (0, {MAX_DT}] s, got {dt}")
+        if k == 0:
+            return tuple(torch.from_numpy(a).float() for a in arrays)  # type: ignore[return-value]
+        pb, qb, vb, wb = self._to_body(*arrays)
+
+        m, d = self.model, self._data
+        n = max(1, round(dt / self.timestep))
+        m.opt.timestep = dt / n
+        mujoco.mj_resetData(m, d)  # clears time, warm starts, contacts: no carried state
+        qpos = d.qpos.reshape(k, 7)
+        qvel = d.qvel.reshape(k, 6)
+        qpos[:, :3], qpos[:, 3:] = pb, qb
+        qvel[:, :3], qvel[:, 3:] = vb, wb
+        mujoco.mj_step(m, d, nstep=n)
+        out = self._from_body(
+            d.qpos.reshape(k, 7)[:, :3].copy(),
+            d.qpos.reshape(k, 7)[:, 3:].copy(),
+            d.qvel.reshape(k, 6)[:, :3].copy(),
+            d.qvel.reshape(k, 6)[:, 3:].copy(),
+        )
+        return tuple(torch.from_numpy(np.ascontiguousarray(a)).float() for a in out)  # type: ignore[return-value]
+
+
+# ---------------------------------------------------------------------------- stepping
+def _check_finite(values: Sequence[float], n: int, where: str) -> np.ndarray:
+    try:
+        a = np.asarray(values, dtype=np.float64).reshape(-1)
+    except (TypeError, ValueError):
+        raise InputError(f"{where}: expected {n} numbers, got {values!r}") from None
+    if a.shape != (n,) or not np.isfinite(a).all():
+        raise InputError(f"{where}: expected {n} finite numbers, got {values!r}")
+    return a
+
+
+def _object_group(state: SceneState, object_id: object, where: str) -> int:
+    if isinstance(object_id, bool) or not isinstance(object_id, (int, np.integer)):
+        raise InputError(f"{where}: object id must be an integer, got {object_id!r}")
+    try:
+        g = state.group_of(int(object_id))
+    except InputError as exc:
+        raise InputError(f"{where}: {exc}") from None
+    if g == 0:
+        raise InputError(f"{where}: object id 0 is the background, which cannot move")
+    return g
+
+
+def step_prior(
+    prior: PhysicsPrior,
+    state: SceneState,
+    action: Action | Sequence[Action] | None = None,
+    *,
+    dt: float = 0.1,
+) -> SceneState:
+    """One step of the physics prior: apply ``action`` (or a step's list of actions, in
+    order), then simulate ``dt`` seconds.
+
+    Push: the object's linear velocity becomes the action's (angular velocity kept). Place:
+    the object's canonical frame moves to the pose and both velocities become zero. Wait and
+    camera actions change no object. The background (group 0) never moves.
+
+    Returns a new state with new poses and velocities and ``step + 1``; ``state`` is not
+    modified. Raises ``InputError`` for an unknown object id, a non-finite or absurd action
+    (push faster than 20 m/s, place farther than 100 m or with a zero quaternion) or a
+    ``prior`` built for other objects.
+    """
+    ids = state.object_ids[1:].cpu()
+    if prior.num_objects != len(ids) or not torch.equal(prior.object_ids.cpu(), ids):
+        raise InputError(
+            f"step_prior: the prior simulates objects {prior.object_ids.tolist()} but the "
+            f"state has {ids.tolist()}"
+        )
+    actions = [] if action is None else [action] if not isinstance(action, Sequence) else action
+    pos = state.positions[1:].detach().cpu().double().clone()
+    quat = state.orientations[1:].detach().cpu().double().clone()
+    lin = state.linear_velocity[1:].detach().cpu().double().clone()
+    ang = state.angular_velocity[1:].detach().cpu().double().clone()
+    for i, a in enumerate(actions):
+        where = f"step_prior: action {i} ({getattr(a, 'type', type(a).__name__)})"
+        if isinstance(a, PushAction):
+            k = _object_group(state, a.object, where) - 1
+            v = _check_finite(a.velocity, 3, f"{where}.velocity")
+            speed = float(np.linalg.norm(v))
+            if speed > MAX_PUSH_SPEED:
+                raise InputError(
+                    f"{where}.velocity: speed {speed:.4g} m/s exceeds {MAX_PUSH_SPEED} m/s"
+                )
+            lin[k] = torch.from_numpy(v)
+        elif isinstance(a, PlaceAction):
+            k = _object_group(state, a.object, where) - 1
+            pose = _check_finite(a.pose, 7, f"{where}.pose")
+            dist = float(np.linalg.norm(pose[:3]))
+            if dist > MAX_PLACE_DISTANCE:
+                raise InputError(
+                    f"{where}.pose: position is {dist:.4g} m from the origin "
+                    f"(more than {MAX_PLACE_DISTANCE} m)"
+                )
+            qn = float(np.linalg.norm(pose[3:]))
+            if qn < 1e-6:
+                raise InputError(f"{where}.pose: zero quaternion")
+            pos[k] = torch.from_numpy(pose[:3])
+            quat[k] = torch.from_numpy(pose[3:] / qn)
+            lin[k] = 0.0
+            ang[k] = 0.0
+        elif not isinstance(a, (WaitAction, CameraAction)):
+            raise InputError(f"{where}: not an action: {a!r}")
+    if not (isinstance(dt, (int, float)) and math.isfinite(dt) and 0.0 < dt <= MAX_DT):
+        raise InputError(f"step_prior: dt must be in (0, {MAX_DT}] s, got {dt!r}")
+    new = prior.simulate(pos, quat, lin, ang, float(dt))
+
+    def merge(old: Tensor, rows: Tensor) -> Tensor:
+        return torch.cat([old[:1], rows.to(dtype=old.dtype, device=old.device)])
+
+    return state.replace(
+        positions=merge(state.positions, new[0]),
+        orientations=merge(state.orientations, new[1]),
+        linear_velocity=merge(state.linear_velocity, new[2]),
+        angular_velocity=merge(state.angular_velocity, new[3]),
+        step=state.step + 1,
+    )

@@ -1,0 +1,202 @@
+"""The world model's Python API: load a reconstruction, step it under actions, roll it out,
+render any step from any camera.
+
+    wm = WorldModel.load("outputs/run")
+    states = wm.rollout(wm.state, [[PushAction(2, (1.5, 0, 0))], [], []])
+    views = wm.predict_views(wm.state, actions, [wm.cameras["cam0"]])
+
+States are immutable (:class:`~spatialwm.scene.state.SceneState`); ``step`` and ``rollout``
+return new ones, so a counterfactual is just another rollout from any earlier state.
+
+Object frames. The state places each object's *canonical* frame (centred on its Gaussians,
+axes of the world at reconstruction time). Actions and episodes give poses of the dataset's
+object frames (the generator's: centre of mass). When the reconstructed dataset has an
+episode, the model knows each object's dataset pose at step 0 and keeps the fixed transform
+between the two frames, so ``place`` poses and :meth:`WorldModel.object_poses` are in the
+dataset's frame; otherwise both frames are taken to be the same.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from spatialwm.data.actions import Action, CameraAction, PlaceAction
+from spatialwm.dynamics import PhysicsPrior, proxies_from_state, step_prior
+from spatialwm.errors import DatasetError, InputError
+from spatialwm.scene.io import load_state
+from spatialwm.scene.render import Camera, Rendered, render_state
+from spatialwm.scene.state import SceneState, quat_multiply, quat_to_matrix
+
+StepActions = Action | Sequence[Action] | None
+
+
+def _conj(q: Tensor) -> Tensor:
+    return q * torch.tensor([1.0, -1.0, -1.0, -1.0], dtype=q.dtype)
+
+
+def _compose(p: Tensor, q: Tensor, t: Tensor, r: Tensor) -> tuple[Tensor, Tensor]:
+    """Pose ``(p, q)`` followed by the local transform ``(t, r)``: ``(p + R(q) t, q r)``."""
+    return p + (quat_to_matrix(q) @ t[..., None])[..., 0], quat_multiply(q, r)
+
+
+class WorldModel:
+    """A reconstructed scene plus its dynamics.
+
+    Args:
+        state: the initial state.
+        prior: the physics prior simulating the state's objects.
+        dt: seconds per step.
+        cameras: named cameras (e.g. the dataset's), for convenience.
+        offsets: ``{object_id: (t [3], r [4])}`` canonical frame in the dataset object frame.
+    """
+
+    def __init__(
+        self,
+        state: SceneState,
+        prior: PhysicsPrior,
+        *,
+        dt: float = 0.1,
+        cameras: Mapping[str, Camera] | None = None,
+        offsets: Mapping[int, tuple[Tensor, Tensor]] | None = None,
+    ) -> None:
+        self._state = state
+        self.prior = prior
+        self.dt = float(dt)
+        self.cameras: dict[str, Camera] = dict(cameras or {})
+        self.offsets = dict(offsets or {})
+
+    # ------------------------------------------------------------------------- loading
+    @classmethod
+    def load(cls, run: str | os.PathLike, dynamics: str | os.PathLike | None = None) -> WorldModel:
+        """Load a reconstruction run folder (``spatialwm reconstruct``'s ``--out``).
+
+        ``dynamics``: ``None`` uses the default dynamics (the physics prior with estimated
+        masses and friction). Learned dynamics models are not available yet.
+        """
+        run = Path(run)
+        if not run.is_dir():
+            raise DatasetError(f"{run}: no such run folder")
+        if dynamics is not None:
+            raise InputError(
+                f"dynamics={dynamics!s}: learned dynamics models are not available yet; "
+                "omit it to use the physics prior"
+            )
+        state, meta = load_state(run / "state.pt")
+        prior = PhysicsPrior(proxies_from_state(state))
+        cameras, offsets, dt = {}, {}, 0.1
+        data = meta.get("dataset")
+        if data and (Path(data) / "transforms.json").exists():
+            from spatialwm.data import load_dataset
+
+            ds = load_dataset(data, check_files=False)
+            for i in ds.frames_at_step(0):
+                cameras.setdefault(ds.cameras[i], Camera.from_dataset(ds, i))
+            if ds.episode is not None:
+                dt = ds.episode.dt
+                offsets = _frame_offsets(state, ds.episode.steps[0].objects)
+        return cls(state, prior, dt=dt, cameras=cameras, offsets=offsets)
+
+    @property
+    def state(self) -> SceneState:
+        """The reconstructed (initial) state."""
+        return self._state
+
+    # ------------------------------------------------------------------------ dynamics
+    def step(self, state: SceneState, actions: StepActions = None) -> SceneState:
+        """The next state after one step's actions (an action, a list, or None = wait).
+
+        ``place`` poses are in the dataset's object frame (see the module docstring); camera
+        actions do not change the state (cameras are passed to :meth:`render`)."""
+        acts = (
+            [] if actions is None else [actions] if not isinstance(actions, Sequence) else actions
+        )
+        acts = [self._to_canonical(a) for a in acts]
+        return step_prior(self.prior, state, acts, dt=self.dt)
+
+    def rollout(self, state: SceneState, actions: Sequence[StepActions]) -> list[SceneState]:
+        """``[state, step(state, actions[0]), ...]``: ``len(actions) + 1`` states."""
+        states = [state]
+        for a in actions:
+            states.append(self.step(states[-1], a))
+        return states
+
+    # ------------------------------------------------------------------------ rendering
+    def render(self, state: SceneState, camera: Camera | Sequence[Camera]) -> Rendered:
+        """Render ``state`` from one camera or several of the same size: ``[C, H, W, ...]``."""
+        cams = [camera] if isinstance(camera, Camera) else list(camera)
+        if not cams:
+            raise InputError("render: no camera given")
+        w, h = cams[0].width, cams[0].height
+        if any((c.width, c.height) != (w, h) for c in cams):
+            raise InputError("render: cameras of one call must share an image size")
+        viewmats = torch.stack([c.viewmat.float() for c in cams])
+        Ks = torch.stack([c.K.float() for c in cams])
+        return render_state(state, viewmats, Ks, w, h)
+
+    def predict_views(
+        self,
+        state: SceneState,
+        actions: Sequence[StepActions],
+        cameras: Sequence[Camera],
+    ) -> list[Rendered]:
+        """Roll out ``actions`` and render every state (the initial one included) from
+        ``cameras``; ``camera`` actions move the camera of the same name from that step on.
+        Returns ``len(actions) + 1`` renders."""
+        cams = list(cameras)
+        out = [self.render(state, cams)]
+        for a in actions:
+            acts = [] if a is None else [a] if not isinstance(a, Sequence) else a
+            for act in acts:
+                if isinstance(act, CameraAction):
+                    cams = [c.moved(act.c2w) if c.name == act.camera else c for c in cams]
+            state = self.step(state, a)
+            out.append(self.render(state, cams))
+        return out
+
+    # -------------------------------------------------------------------- object frames
+    def object_poses(self, state: SceneState) -> dict[int, list[float]]:
+        """``{object_id: [x, y, z, qw, qx, qy, qz]}`` in the dataset's object frames."""
+        out = {}
+        for g in range(1, state.num_groups):
+            oid = int(state.object_ids[g])
+            p, q = state.positions[g].double(), state.orientations[g].double()
+            if oid in self.offsets:
+                t, r = self.offsets[oid]
+                rinv = _conj(r)
+                p, q = _compose(p, q, -(quat_to_matrix(rinv) @ t), rinv)
+            out[oid] = [*p.tolist(), *q.tolist()]
+        return out
+
+    def _to_canonical(self, action: Action) -> Action:
+        if isinstance(action, PlaceAction) and int(action.object) in self.offsets:
+            t, r = self.offsets[int(action.object)]
+            pose = torch.tensor(action.pose, dtype=torch.float64)
+            q = pose[3:] / pose[3:].norm().clamp_min(1e-12)
+            p, q = _compose(pose[:3], q, t, r)
+            return PlaceAction(action.object, (*p.tolist(), *q.tolist()))
+        return action
+
+
+def _frame_offsets(state: SceneState, objects: Mapping) -> dict[int, tuple[Tensor, Tensor]]:
+    """Per object, the canonical frame expressed in the dataset object frame at step 0."""
+    out = {}
+    for g in range(1, state.num_groups):
+        oid = int(state.object_ids[g])
+        if oid not in objects:
+            continue
+        gp = torch.tensor(objects[oid].position, dtype=torch.float64)
+        gq = torch.tensor(objects[oid].quaternion, dtype=torch.float64)
+        gq = gq / gq.norm()
+        cp, cq = state.positions[g].double(), state.orientations[g].double()
+        inv = _conj(gq)
+        t = quat_to_matrix(inv) @ (cp - gp)
+        out[oid] = (t, quat_multiply(inv, cq))
+    return out
+
+
+__all__ = ["StepActions", "WorldModel"]

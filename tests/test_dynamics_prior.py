@@ -1,0 +1,347 @@
+"""Physics prior: box proxies from Gaussians, MuJoCo simulation, actions, purity."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+
+import pytest
+import torch
+
+from spatialwm.data.actions import CameraAction, PlaceAction, PushAction, WaitAction
+from spatialwm.dynamics import (
+    PhysicsPrior,
+    Proxies,
+    box_corners,
+    proxies_from_state,
+    step_prior,
+)
+from spatialwm.errors import InputError
+from spatialwm.scene.state import SceneState, from_world_gaussians, quat_multiply, quat_to_matrix
+
+Box = tuple[tuple[float, float, float], tuple[float, float, float], float]  # centre, half, yaw
+
+
+def _yaw_matrix(yaw: float) -> torch.Tensor:
+    c, s = math.cos(yaw), math.sin(yaw)
+    return torch.tensor([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
+
+
+def _scene(boxes: list[Box], n: int = 400, seed: int = 0) -> SceneState:
+    """A state whose objects are Gaussians filling ``boxes`` (world centre, half extents,
+    yaw), plus per object 1 % confident outliers just outside the box and 5 % faint floaters
+    far away, over a background of ground Gaussians."""
+    g = torch.Generator().manual_seed(seed)
+    nb = 64
+    bg = (torch.rand(nb, 3, generator=g) - 0.5) * torch.tensor([1.0, 1.0, 0.0])  # ground
+    means, groups, opac = [bg], [torch.zeros(nb, dtype=torch.long)], [torch.full((nb,), 3.0)]
+    for i, (centre, half, yaw) in enumerate(boxes):
+        h = torch.tensor(half)
+        local = (torch.rand(n, 3, generator=g) * 2 - 1) * h
+        n_out, n_float = n // 100, n // 20
+        local[:n_out] = (torch.rand(n_out, 3, generator=g) * 2 - 1) * h * 1.6  # near outliers
+        local[n_out : n_out + n_float] += torch.randn(n_float, 3, generator=g) * 0.3  # floaters
+        op = torch.full((n,), 3.0)
+        op[n_out : n_out + n_float] = -3.0  # faint
+        means.append(local @ _yaw_matrix(yaw).T + torch.tensor(centre))
+        groups.append(torch.full((n,), i + 1))
+        opac.append(op)
+    mean = torch.cat(means)
+    count = len(mean)
+    params = {
+        "means": mean,
+        "quats": torch.tensor([[1.0, 0.0, 0.0, 0.0]]).repeat(count, 1),
+        "scales": torch.full((count, 3), -5.0),
+        "opacities": torch.cat(opac),
+        "sh0": torch.rand(count, 1, 3, generator=g),
+    }
+    ids = [0, *[10 + i for i in range(len(boxes))]]  # dataset ids differ from group indices
+    names = ["background", *[f"box{i}" for i in range(len(boxes))]]
+    return from_world_gaussians(params, torch.cat(groups), ids, names)
+
+
+CUBE = (0.02, 0.02, 0.02)
+
+
+def _corners(proxies: Proxies, state: SceneState) -> torch.Tensor:
+    """``[K, 8, 3]`` world corners of the objects' proxy boxes in ``state``."""
+    return box_corners(proxies, state.positions[1:], state.orientations[1:])
+
+
+def _overlap(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Penetration depth of two boxes given by their corners ``[8, 3]`` (separating axis test;
+    negative: the gap between them)."""
+
+    def axes(c: torch.Tensor) -> list[torch.Tensor]:
+        return [c[4] - c[0], c[2] - c[0], c[1] - c[0]]  # corner order of box_corners
+
+    ea, eb = axes(a.double()), axes(b.double())
+    depth = math.inf
+    for axis in ea + eb + [torch.linalg.cross(x, y) for x in ea for y in eb]:
+        if axis.norm() < 1e-9:
+            continue
+        axis = axis / axis.norm()
+        pa, pb = a.double() @ axis, b.double() @ axis
+        depth = min(
+            depth, float(torch.minimum(pa.max(), pb.max()) - torch.maximum(pa.min(), pb.min()))
+        )
+    return depth
+
+
+def _run(prior: PhysicsPrior, state: SceneState, first, steps: int, dt: float = 0.1):
+    states = [step_prior(prior, state, first, dt=dt)]
+    for _ in range(steps - 1):
+        states.append(step_prior(prior, states[-1], WaitAction(), dt=dt))
+    return states
+
+
+# ------------------------------------------------------------------------------ proxies
+def test_proxies_match_sampled_box():
+    boxes = [((0.1, -0.05, 0.01), (0.03, 0.015, 0.01), 0.5), ((-0.1, 0.1, 0.02), CUBE, 0.0)]
+    state = _scene(boxes, n=1000)
+    proxies = proxies_from_state(state)
+    assert len(proxies) == 2 and proxies.object_ids.tolist() == [10, 11]
+    for k, (centre, half, yaw) in enumerate(boxes):
+        world_centre = state.positions[k + 1] + proxies.centre[k]  # canonical = world axes
+        assert torch.allclose(world_centre, torch.tensor(centre), atol=3e-3)
+        assert torch.allclose(proxies.half_extents[k], torch.tensor(half), atol=3e-3)
+        q = proxies.rotation[k]
+        fitted = 2 * math.atan2(float(q[3]), float(q[0]))
+        d = (fitted - yaw) % (math.pi / 2)
+        assert min(d, math.pi / 2 - d) < math.radians(3), (fitted, yaw)
+        # the corners of the proxy are the sampled box's corners
+        got = _corners(proxies, state)[k]
+        want = torch.tensor(centre) + _scene_corners(half, yaw)
+        assert (torch.cdist(got, want).min(1).values < 6e-3).all()
+    volume = 8 * proxies.half_extents.prod(-1)
+    assert torch.allclose(proxies.mass, 500.0 * volume, rtol=1e-4)
+    assert torch.equal(proxies.friction, torch.full((2,), 0.5))
+    heavy = proxies_from_state(state, density=1000.0, friction=0.3)
+    assert torch.allclose(heavy.mass, 2 * proxies.mass)
+    assert float(heavy.friction[0]) == pytest.approx(0.3)
+    with pytest.raises(InputError, match="density"):
+        proxies_from_state(state, density=-1.0)
+
+
+def _scene_corners(half, yaw: float) -> torch.Tensor:
+    unit = torch.tensor([[x, y, z] for x in (-1.0, 1.0) for y in (-1.0, 1.0) for z in (-1.0, 1.0)])
+    return (unit * torch.tensor(half)) @ _yaw_matrix(yaw).T
+
+
+def test_thin_objects_get_minimum_boxes():
+    state = _scene([((0.0, 0.0, 0.001), (0.0005, 0.02, 0.0005), 0.0)])
+    proxies = proxies_from_state(state)
+    assert (proxies.half_extents >= 0.0025 - 1e-7).all()
+    assert (proxies.mass >= 0.005 - 1e-7).all()
+
+
+# ------------------------------------------------------------------------------ physics
+def test_dropped_object_comes_to_rest_on_the_ground():
+    state = _scene([((0.0, 0.0, 0.115), (0.02, 0.03, 0.015), 0.3)])
+    proxies = proxies_from_state(state)
+    prior = PhysicsPrior(proxies)
+    assert float(_corners(proxies, state)[..., 2].min()) > 0.09
+    final = _run(prior, state, WaitAction(), 15)[-1]
+    bottom = float(_corners(proxies, final)[..., 2].min())
+    assert abs(bottom) < 3e-3
+    assert float(final.linear_velocity[1:].norm()) < 1e-2
+    assert float(final.angular_velocity[1:].norm()) < 1e-1
+    assert torch.allclose(final.positions[1, :2], state.positions[1, :2], atol=5e-3)
+
+
+def test_push_slides_along_x_and_stops_leaving_a_bystander_alone():
+    state = _scene([((0.0, 0.0, 0.02), CUBE, 0.0), ((0.0, 0.3, 0.02), CUBE, 0.4)])
+    prior = PhysicsPrior(proxies_from_state(state))
+    states = _run(prior, state, PushAction(10, (0.8, 0.0, 0.0)), 10)
+    assert states[0].linear_velocity[1, 0] > 0.1  # still sliding after the first step
+    final = states[-1]
+    moved = final.positions[1] - state.positions[1]
+    assert 0.02 < float(moved[0]) < 0.3, moved  # v^2 / (2 mu g) = 6.5 cm
+    assert abs(float(moved[1])) < 0.1 * float(moved[0])
+    assert float(final.linear_velocity[1].norm()) < 1e-2
+    # the bystander only settles onto the ground (its box bottom starts ~1 mm above it)
+    assert torch.allclose(final.positions[2, :2], state.positions[2, :2], atol=1e-3)
+    assert abs(float(final.positions[2, 2] - state.positions[2, 2])) < 3e-3
+    assert torch.allclose(final.orientations[2], state.orientations[2], atol=1e-3)
+
+
+@pytest.mark.parametrize("speed", [0.8, 2.0])
+def test_colliding_objects_do_not_interpenetrate(speed):
+    state = _scene([((0.0, 0.0, 0.02), CUBE, 0.0), ((0.12, 0.0, 0.02), CUBE, 0.2)])
+    proxies = proxies_from_state(state)
+    prior = PhysicsPrior(proxies)
+    pushes = [PushAction(10, (speed, 0.0, 0.0)), PushAction(11, (-speed, 0.0, 0.0))]
+    states = _run(prior, state, pushes, 50, dt=0.02)  # check often: every 20 ms
+    depths = [_overlap(*_corners(proxies, s)) for s in states]
+    assert max(depths) < 5e-3, max(depths)
+    assert max(depths) > -2e-3  # they did meet
+    for s in states:
+        assert float(_corners(proxies, s)[..., 2].min()) > -5e-3  # nor sink into the ground
+
+
+def test_object_sunk_into_the_ground_is_lifted_gently():
+    state = _scene([((0.0, 0.0, 0.01), CUBE, 0.0)])  # 1 cm into the ground
+    proxies = proxies_from_state(state)
+    prior = PhysicsPrior(proxies)
+    after = step_prior(prior, state, WaitAction())
+    assert abs(float(_corners(proxies, after)[..., 2].min())) < 3e-3
+    assert float(after.linear_velocity[1].norm()) < 0.05
+
+
+def test_hull_geom_rests_on_the_ground():
+    state = _scene([((0.0, 0.0, 0.08), (0.02, 0.03, 0.015), 0.3)])
+    proxies = proxies_from_state(state, hull=True)
+    assert proxies.hull is not None and proxies.hull[0].shape[1] == 3
+    prior = PhysicsPrior(proxies, geom="hull")
+    final = _run(prior, state, WaitAction(), 10)[-1]
+    assert abs(float(_corners(proxies, final)[..., 2].min())) < 3e-3
+    assert float(final.linear_velocity[1:].norm()) < 1e-2
+    with pytest.raises(InputError, match="hull"):
+        PhysicsPrior(proxies_from_state(state), geom="hull")
+
+
+def test_pose_conventions_in_free_flight():
+    """No gravity, no contact: the box centre moves at constant velocity and the canonical
+    frame rotates about it, whatever the box's offset and rotation in that frame."""
+    half = math.sqrt(0.5)
+    proxies = Proxies(
+        object_ids=torch.tensor([3]),
+        centre=torch.tensor([[0.05, -0.02, 0.01]]),
+        rotation=torch.tensor([[math.cos(0.3), 0.0, 0.0, math.sin(0.3)]]),
+        half_extents=torch.tensor([[0.01, 0.02, 0.03]]),
+        mass=torch.tensor([0.1]),
+        friction=torch.tensor([0.5]),
+    )
+    prior = PhysicsPrior(proxies, gravity=0.0)
+    p = torch.tensor([[0.1, 0.2, 1.0]])
+    q = torch.tensor([[half, half, 0.0, 0.0]])  # 90 degrees about x
+    v = torch.tensor([[0.3, -0.1, 0.2]])
+    zero = torch.zeros(1, 3)
+    p1, q1, v1, w1 = prior.simulate(p, q, v, zero, 0.5)  # pure translation
+    assert torch.allclose(p1, p + 0.5 * v, atol=1e-6)
+    assert torch.allclose(q1, q, atol=1e-6) and torch.allclose(v1, v, atol=1e-6)
+    assert torch.allclose(w1, zero, atol=1e-6)
+    # spin at 2 rad/s for 0.25 s about the box's z axis (a principal axis: no precession),
+    # which is the canonical z axis, i.e. world -y: the orientation turns by 0.5 rad and the
+    # canonical origin circles the box centre
+    w = torch.tensor([[0.0, -2.0, 0.0]])
+    p2, q2, v2, w2 = prior.simulate(p, q, zero, w, 0.25)
+    turn = torch.tensor([[math.cos(0.25), 0.0, -math.sin(0.25), 0.0]])
+    assert torch.allclose(q2, quat_multiply(turn, q), atol=1e-5)
+    assert torch.allclose(w2, w, atol=1e-5)
+    arm = quat_to_matrix(q[0]) @ proxies.centre[0]  # canonical origin -> box centre
+    arm2 = quat_to_matrix(q2[0]) @ proxies.centre[0]
+    # the canonical origin starts at rest, so the centre of mass moves at w x arm
+    v_com = torch.linalg.cross(w[0], arm)
+    assert torch.allclose(p2[0] + arm2, p[0] + arm + 0.25 * v_com, atol=1e-5)
+    assert torch.allclose(v2[0], v_com - torch.linalg.cross(w[0], arm2), atol=1e-5)
+
+
+# ------------------------------------------------------------------------- step_prior
+def test_actions_place_and_camera():
+    state = _scene([((0.0, 0.0, 0.02), CUBE, 0.0), ((0.2, 0.0, 0.02), CUBE, 0.0)])
+    proxies = proxies_from_state(state)
+    prior = PhysicsPrior(proxies)
+    yaw = (math.cos(0.4), 0.0, 0.0, math.sin(0.4))
+    c2w = torch.eye(4)
+    c2w[2, 3] = 1.0
+    # the pose places the canonical frame; its origin is not the box centre (the floaters
+    # shifted it), so lift it by the box's offset to set the box just above the ground
+    z = 0.0205 - float(proxies.centre[1, 2])
+    place = PlaceAction(11, (0.5, 0.5, z, *yaw))
+    after = step_prior(prior, state, [place, CameraAction("cam", c2w)])
+    assert torch.allclose(after.positions[2], torch.tensor([0.5, 0.5, z]), atol=3e-3)
+    assert torch.allclose(after.orientations[2], torch.tensor(yaw), atol=1e-3)
+    assert abs(float(_corners(proxies, after)[1, :, 2].min())) < 3e-3
+    assert after.step == state.step + 1
+    assert torch.equal(after.positions[0], state.positions[0])  # background never moves
+    assert torch.equal(step_prior(prior, state, []).positions, step_prior(prior, state).positions)
+
+
+def test_deterministic():
+    state = _scene([((0.0, 0.0, 0.05), CUBE, 0.0), ((0.06, 0.0, 0.02), CUBE, 0.3)])
+    prior = PhysicsPrior(proxies_from_state(state))
+    push = PushAction(10, (1.0, 0.2, 0.0))
+    a = step_prior(prior, state, push)
+    step_prior(prior, a, PushAction(11, (-2.0, 0.0, 1.0)))  # unrelated call in between
+    b = step_prior(PhysicsPrior(prior.proxies), state, push)  # and a fresh prior
+    c = step_prior(prior, state, push)
+    for name in ("positions", "orientations", "linear_velocity", "angular_velocity"):
+        assert torch.equal(getattr(a, name), getattr(c, name)), name
+        assert torch.equal(getattr(a, name), getattr(b, name)), name
+
+
+def test_input_state_is_not_mutated():
+    state = _scene([((0.0, 0.0, 0.05), CUBE, 0.0), ((0.06, 0.0, 0.02), CUBE, 0.3)])
+    prior = PhysicsPrior(proxies_from_state(state))
+    fields = ("positions", "orientations", "linear_velocity", "angular_velocity", "offsets")
+    before = {f: getattr(state, f).clone() for f in fields}
+    means = state.gaussians.means.clone()
+    after = step_prior(
+        prior,
+        state,
+        [PushAction(10, (1.0, 0.0, 0.0)), PlaceAction(11, (0.3, 0.0, 0.1, 1.0, 0.0, 0.0, 0.0))],
+    )
+    for f in fields:
+        assert torch.equal(getattr(state, f), before[f]), f
+    assert torch.equal(state.gaussians.means, means) and state.step == 0
+    assert after is not state and after.gaussians is state.gaussians
+    assert not torch.equal(after.positions, state.positions)
+
+
+def _tampered(action, field: str, value):
+    """``action`` with ``field`` set to ``value``, bypassing the dataclass's validation."""
+    bad = dataclasses.replace(action)
+    object.__setattr__(bad, field, value)
+    return bad
+
+
+def test_bad_inputs():
+    state = _scene([((0.0, 0.0, 0.02), CUBE, 0.0)])
+    prior = PhysicsPrior(proxies_from_state(state))
+    with pytest.raises(InputError, match="99"):
+        step_prior(prior, state, PushAction(99, (1.0, 0.0, 0.0)))
+    with pytest.raises(InputError, match="finite"):
+        PushAction(10, (math.nan, 0.0, 0.0))  # the schema rejects it...
+    nan_push = _tampered(PushAction(10, (0.0, 0.0, 0.0)), "velocity", (math.nan, 0.0, 0.0))
+    with pytest.raises(InputError, match="finite"):  # ...and so does step_prior
+        step_prior(prior, state, nan_push)
+    with pytest.raises(InputError, match="exceeds"):
+        step_prior(prior, state, PushAction(10, (1000.0, 0.0, 0.0)))
+    with pytest.raises(InputError, match="from the origin"):
+        step_prior(prior, state, PlaceAction(10, (500.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0)))
+    zero_q = _tampered(
+        PlaceAction(10, (0.0, 0.0, 0.1, 1.0, 0.0, 0.0, 0.0)), "pose", (0.0, 0.0, 0.1, 0, 0, 0, 0)
+    )
+    with pytest.raises(InputError, match="zero quaternion"):
+        step_prior(prior, state, zero_q)
+    with pytest.raises(InputError, match="background"):
+        step_prior(prior, state, _tampered(PushAction(10, (1.0, 0.0, 0.0)), "object", 0))
+    with pytest.raises(InputError, match="dt"):
+        step_prior(prior, state, WaitAction(), dt=math.inf)
+    other = _scene([((0.0, 0.0, 0.02), CUBE, 0.0), ((0.1, 0.0, 0.02), CUBE, 0.0)])
+    with pytest.raises(InputError, match="prior simulates"):
+        step_prior(prior, other, WaitAction())
+    with pytest.raises(InputError, match="orientations"):
+        prior.simulate(
+            torch.zeros(1, 3), torch.zeros(1, 4), torch.zeros(1, 3), torch.zeros(1, 3), 0.1
+        )
+
+
+def test_step_time_six_objects():
+    boxes = [((0.12 * (i % 3), 0.12 * (i // 3), 0.02), CUBE, 0.3 * i) for i in range(6)]
+    state = _scene(boxes, n=200)
+    prior = PhysicsPrior(proxies_from_state(state))
+    push = PushAction(10, (0.8, 0.0, 0.0))
+    step_prior(prior, state, push)  # warm up
+    times = []
+    for _ in range(20):
+        t0 = time.perf_counter()
+        step_prior(prior, state, push)
+        times.append(time.perf_counter() - t0)
+    times.sort()
+    print(
+        f"\nstep_prior, 6 objects, dt 0.1 s: median {1e3 * times[10]:.2f} ms, "
+        f"min {1e3 * times[0]:.2f} ms (target <= 5 ms)"
+    )

@@ -1,0 +1,149 @@
+"""WorldModel: load a run, pure steps, rollouts against the generator's ground truth, rendering,
+camera actions, dataset object frames, the rollout CLI and bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from spatialwm.cli import main
+from spatialwm.data import load_dataset
+from spatialwm.data.actions import CameraAction, PlaceAction, PushAction
+from spatialwm.errors import DatasetError, InputError
+from spatialwm.generate import GenerateConfig, generate
+from spatialwm.recon import preset, reconstruct
+from spatialwm.world import WorldModel
+
+
+@pytest.fixture(scope="module")
+def pushed(tmp_path_factory) -> tuple[Path, Path]:
+    root = tmp_path_factory.mktemp("world")
+    cfg = GenerateConfig("push", seed=5, views=10, cameras=1, steps=8, width=64, height=48,
+                         objects=3, pool="cube,jenga,domino")  # fmt: skip
+    data = generate(root / "ds", cfg).path
+    run = root / "run"
+    reconstruct(data, run, preset("debug", steps=80), progress=False, log=lambda *a: None)
+    return data, run
+
+
+def _pushed_object(ds) -> tuple[int, int, tuple[float, ...]]:
+    for t, s in enumerate(ds.episode.steps):
+        for a in s.actions:
+            if isinstance(a, PushAction):
+                return t, a.object, a.velocity
+    raise AssertionError("the episode has no push")
+
+
+def test_load_and_initial_poses_match_the_dataset(pushed):
+    data, run = pushed
+    wm = WorldModel.load(run)
+    ds = load_dataset(data)
+    assert wm.dt == ds.episode.dt and "cam0" in wm.cameras
+    poses = wm.object_poses(wm.state)
+    for oid, gt in ds.episode.steps[0].objects.items():
+        assert np.allclose(poses[oid][:3], gt.position, atol=1e-5)
+        q, g = np.array(poses[oid][3:]), np.array(gt.quaternion)
+        assert abs(abs(q @ g) - 1) < 1e-6
+
+
+def test_steps_are_pure_and_deterministic(pushed):
+    _, run = pushed
+    wm = WorldModel.load(run)
+    s0 = wm.state
+    before = {k: getattr(s0, k).clone() for k in ("positions", "orientations")}
+    oid = int(s0.object_ids[1])
+    acts = [[PushAction(oid, (1.0, 0.0, 0.0))], [], []]
+    a = wm.rollout(s0, acts)
+    b = wm.rollout(s0, acts)
+    assert len(a) == 4 and [s.step for s in a] == [0, 1, 2, 3]
+    for x, y in zip(a, b, strict=True):
+        assert torch.equal(x.positions, y.positions)
+    for k, v in before.items():
+        assert torch.equal(getattr(s0, k), v)  # the initial state is untouched
+    assert a[1].gaussians is s0.gaussians  # Gaussians are shared, not copied
+    g = s0.group_of(oid)
+    assert float(a[3].positions[g, 0] - s0.positions[g, 0]) > 0.01  # pushed along +x
+    # a counterfactual branch from step 1 leaves the first rollout alone
+    branch = wm.rollout(a[1], [[PushAction(oid, (0.0, -1.0, 0.0))]])
+    assert not torch.equal(branch[1].positions, a[2].positions)
+
+
+def test_short_rollout_against_ground_truth(pushed):
+    data, run = pushed
+    ds = load_dataset(data)
+    wm = WorldModel.load(run)
+    t0, oid, _ = _pushed_object(ds)
+    actions = [list(s.actions) for s in ds.episode.steps[:-1]]
+    horizon = min(t0 + 3, len(actions))
+    states = wm.rollout(wm.state, actions[:horizon])
+    pred = np.array(wm.object_poses(states[horizon])[oid][:3])
+    gt0 = np.array(ds.episode.steps[t0].objects[oid].position)
+    gt = np.array(ds.episode.steps[horizon].objects[oid].position)
+    moved_gt, moved_pred = (gt - gt0)[:2], (pred - gt0)[:2]
+    assert np.linalg.norm(moved_gt) > 0.02
+    cos = moved_gt @ moved_pred / (np.linalg.norm(moved_gt) * np.linalg.norm(moved_pred))
+    assert cos > 0.7, (moved_gt, moved_pred)  # the pushed object goes the right way
+    err = np.linalg.norm(pred - gt)
+    assert err < 0.5 * np.linalg.norm(gt - gt0) + 0.03, err
+
+
+def test_place_uses_dataset_frames(pushed):
+    data, run = pushed
+    wm = WorldModel.load(run)
+    ds = load_dataset(data)
+    oid = int(wm.state.object_ids[1])
+    gt = ds.episode.steps[0].objects[oid]
+    target = (gt.position[0] + 0.1, gt.position[1], gt.position[2] + 0.002, *gt.quaternion)
+    s1 = wm.step(wm.state, PlaceAction(oid, target))
+    got = wm.object_poses(s1)[oid]
+    assert np.allclose(got[:2], target[:2], atol=0.01)
+
+
+def test_render_and_camera_actions(pushed):
+    _, run = pushed
+    wm = WorldModel.load(run)
+    cam = wm.cameras["cam0"]
+    r = wm.render(wm.state, cam)
+    assert r.rgb.shape == (1, 48, 64, 3) and r.depth.shape == (1, 48, 64)
+    seen = set(r.object_ids.unique().tolist())
+    assert seen & set(wm.state.object_ids[1:].tolist())  # objects are in the picture
+    c2w = torch.linalg.inv(cam.viewmat.double())
+    c2w[:3, 1:3] *= -1  # OpenCV -> OpenGL camera-to-world
+    c2w[0, 3] += 0.3
+    views = wm.predict_views(wm.state, [[CameraAction("cam0", c2w.tolist())], []], [cam])
+    assert len(views) == 3
+    assert not torch.allclose(views[1].rgb, views[0].rgb)  # the camera moved
+
+
+def test_bad_input(pushed, tmp_path):
+    _, run = pushed
+    wm = WorldModel.load(run)
+    with pytest.raises(InputError, match="unknown object id 99"):
+        wm.step(wm.state, PushAction(99, (1.0, 0.0, 0.0)))
+    oid = int(wm.state.object_ids[1])
+    with pytest.raises(InputError, match="exceeds"):
+        wm.step(wm.state, PushAction(oid, (1000.0, 0.0, 0.0)))
+    with pytest.raises(DatasetError, match="no such run"):
+        WorldModel.load(tmp_path / "nope")
+    with pytest.raises(InputError, match="not available yet"):
+        WorldModel.load(run, dynamics="model.pt")
+
+
+def test_rollout_cli(pushed, tmp_path, capsys):
+    data, run = pushed
+    out = tmp_path / "roll"
+    rc = main(["rollout", str(run), "--actions", str(data / "episode.json"), "--out", str(out),
+               "--steps", "4"])  # fmt: skip
+    assert rc == 0
+    poses = json.loads((out / "poses.json").read_text())
+    assert len(poses["steps"]) == 5
+    assert len(list((out / "cam0").glob("step_*.png"))) == 5
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps([[{"type": "push", "object": 42, "velocity": [1, 0, 0]}]]))
+    assert main(["rollout", str(run), "--actions", str(bad), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "bad.json" in err and "Traceback" not in err
