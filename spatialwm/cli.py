@@ -20,6 +20,8 @@ _COMMAND_MODULES = (
     "spatialwm.generate.cli",
     "spatialwm.commands.reconstruct",
     "spatialwm.commands.rollout",
+    "spatialwm.commands.train_dynamics",
+    "spatialwm.commands.eval_dynamics",
     "spatialwm.commands.bench",
 )
 

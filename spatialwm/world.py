@@ -21,12 +21,14 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import Tensor
 
 from spatialwm.data.actions import Action, CameraAction, PlaceAction
 from spatialwm.dynamics import PhysicsPrior, proxies_from_state, step_prior
+from spatialwm.dynamics.params import DynamicsParams, load_params
 from spatialwm.errors import DatasetError, InputError
 from spatialwm.scene.io import load_state
 from spatialwm.scene.render import Camera, Rendered, render_state
@@ -53,6 +55,7 @@ class WorldModel:
         dt: seconds per step.
         cameras: named cameras (e.g. the dataset's), for convenience.
         offsets: ``{object_id: (t [3], r [4])}`` canonical frame in the dataset object frame.
+        params: the physical parameters the prior was built with.
     """
 
     def __init__(
@@ -63,8 +66,10 @@ class WorldModel:
         dt: float = 0.1,
         cameras: Mapping[str, Camera] | None = None,
         offsets: Mapping[int, tuple[Tensor, Tensor]] | None = None,
+        params: DynamicsParams | None = None,
     ) -> None:
         self._state = state
+        self.params = params or DynamicsParams()
         self.prior = prior
         self.dt = float(dt)
         self.cameras: dict[str, Camera] = dict(cameras or {})
@@ -72,22 +77,21 @@ class WorldModel:
 
     # ------------------------------------------------------------------------- loading
     @classmethod
-    def load(cls, run: str | os.PathLike, dynamics: str | os.PathLike | None = None) -> WorldModel:
+    def load(
+        cls, run: str | os.PathLike, dynamics: str | os.PathLike | DynamicsParams | None = None
+    ) -> WorldModel:
         """Load a reconstruction run folder (``spatialwm reconstruct``'s ``--out``).
 
-        ``dynamics``: ``None`` uses the default dynamics (the physics prior with estimated
-        masses and friction). Learned dynamics models are not available yet.
+        ``dynamics``: a dynamics model file (``spatialwm train-dynamics``) or parameters;
+        ``None`` uses the default model shipped with the package (physical parameters fitted
+        to training episodes).
         """
         run = Path(run)
         if not run.is_dir():
             raise DatasetError(f"{run}: no such run folder")
-        if dynamics is not None:
-            raise InputError(
-                f"dynamics={dynamics!s}: learned dynamics models are not available yet; "
-                "omit it to use the physics prior"
-            )
+        params = dynamics if isinstance(dynamics, DynamicsParams) else load_params(dynamics)
         state, meta = load_state(run / "state.pt")
-        prior = PhysicsPrior(proxies_from_state(state))
+        prior = _make_prior(state, params)
         cameras, offsets, dt = {}, {}, 0.1
         data = meta.get("dataset")
         if data and (Path(data) / "transforms.json").exists():
@@ -99,7 +103,12 @@ class WorldModel:
             if ds.episode is not None:
                 dt = ds.episode.dt
                 offsets = _frame_offsets(state, ds.episode.steps[0].objects)
-        return cls(state, prior, dt=dt, cameras=cameras, offsets=offsets)
+        return cls(state, prior, dt=dt, cameras=cameras, offsets=offsets, params=params)
+
+    def with_params(self, params: DynamicsParams) -> WorldModel:
+        """The same scene with other physical parameters (a new prior)."""
+        return WorldModel(self._state, _make_prior(self._state, params), dt=self.dt,
+                          cameras=self.cameras, offsets=self.offsets, params=params)  # fmt: skip
 
     @property
     def state(self) -> SceneState:
@@ -172,6 +181,30 @@ class WorldModel:
             out[oid] = [*p.tolist(), *q.tolist()]
         return out
 
+    def with_object_states(self, state: SceneState, objects: Mapping[int, Any]) -> SceneState:
+        """``state`` with the given objects set to dataset-frame states (episode
+        ``ObjectState``s: ``position``, ``quaternion`` wxyz, ``linear_velocity`` of the
+        object frame's origin, ``angular_velocity``, world frame). Pure; objects not listed
+        keep theirs."""
+        pos, quat = state.positions.clone(), state.orientations.clone()
+        lin, ang = state.linear_velocity.clone(), state.angular_velocity.clone()
+        for oid, o in objects.items():
+            g = state.group_of(int(oid))
+            p = torch.tensor(o.position, dtype=torch.float64)
+            q = torch.tensor(o.quaternion, dtype=torch.float64)
+            q = q / q.norm().clamp_min(1e-12)
+            v = torch.tensor(o.linear_velocity, dtype=torch.float64)
+            w = torch.tensor(o.angular_velocity, dtype=torch.float64)
+            if int(oid) in self.offsets:
+                t, r = self.offsets[int(oid)]
+                arm = quat_to_matrix(q) @ t
+                p, q = p + arm, quat_multiply(q, r)
+                v = v + torch.linalg.cross(w, arm)
+            pos[g], quat[g], lin[g], ang[g] = p.float(), q.float(), v.float(), w.float()
+        return state.replace(
+            positions=pos, orientations=quat, linear_velocity=lin, angular_velocity=ang
+        )
+
     def _to_canonical(self, action: Action) -> Action:
         if isinstance(action, PlaceAction) and int(action.object) in self.offsets:
             t, r = self.offsets[int(action.object)]
@@ -180,6 +213,10 @@ class WorldModel:
             p, q = _compose(pose[:3], q, t, r)
             return PlaceAction(action.object, (*p.tolist(), *q.tolist()))
         return action
+
+
+def _make_prior(state: SceneState, params: DynamicsParams) -> PhysicsPrior:
+    return PhysicsPrior(proxies_from_state(state, density=params.density, friction=params.friction))
 
 
 def _frame_offsets(state: SceneState, objects: Mapping) -> dict[int, tuple[Tensor, Tensor]]:

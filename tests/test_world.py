@@ -129,8 +129,8 @@ def test_bad_input(pushed, tmp_path):
         wm.step(wm.state, PushAction(oid, (1000.0, 0.0, 0.0)))
     with pytest.raises(DatasetError, match="no such run"):
         WorldModel.load(tmp_path / "nope")
-    with pytest.raises(InputError, match="not available yet"):
-        WorldModel.load(run, dynamics="model.pt")
+    with pytest.raises(DatasetError, match="model file not found"):
+        WorldModel.load(run, dynamics=tmp_path / "model.json")
 
 
 def test_rollout_cli(pushed, tmp_path, capsys):
@@ -147,3 +147,55 @@ def test_rollout_cli(pushed, tmp_path, capsys):
     assert main(["rollout", str(run), "--actions", str(bad), "--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert "bad.json" in err and "Traceback" not in err
+
+
+def test_eval_dynamics_cli(pushed, tmp_path, capsys):
+    import shutil
+
+    data, run = pushed
+    runs = tmp_path / "runs"
+    shutil.copytree(run, runs / data.name)  # reuse the fixture's reconstruction
+    out = tmp_path / "eval.json"
+    argv = ["eval-dynamics", str(data), "--runs", str(runs), "--every", "2", "--horizons",
+            "1,3", "--json", str(out)]  # fmt: skip
+    assert main(argv) == 0
+    text = capsys.readouterr().out
+    for method in ("static", "constant velocity", "prior"):
+        assert f"| {method} | bystander |" in text
+    assert "PSNR k=1" in text and "interpenetration" in text
+    raw = json.loads(out.read_text())
+    assert set(raw["errors"]) == {"static", "constant velocity", "prior"}
+    # a static capture is not an episode: a clear error, no traceback
+    tab = tmp_path / "tab"
+    generate(tab, GenerateConfig("tabletop", views=2, width=32, height=24, objects=1))
+    assert main(["eval-dynamics", str(tab), "--runs", str(runs)]) == 2
+    assert "not an episode" in capsys.readouterr().err
+
+
+def test_constant_velocity_integration():
+    from spatialwm.data.episode import ObjectState
+    from spatialwm.world_eval import _integrate
+
+    o = ObjectState((0.0, 0.0, 0.0), (1.0, 0.0, 0.0, 0.0), (1.0, 0.0, 0.0), (0.0, 0.0, np.pi))
+    n = _integrate(o, 0.5)  # half a turn per second for 0.5 s: 90 degrees about +z
+    assert np.allclose(n.position, (0.5, 0.0, 0.0))
+    assert np.allclose(n.quaternion, (np.cos(np.pi / 4), 0, 0, np.sin(np.pi / 4)), atol=1e-9)
+
+
+def test_train_dynamics_cli(pushed, tmp_path, capsys):
+    import shutil
+
+    from spatialwm.dynamics.params import load_params
+
+    data, run = pushed
+    runs = tmp_path / "runs"
+    shutil.copytree(run, runs / data.name)
+    model = tmp_path / "model.json"
+    argv = ["train-dynamics", str(data), "--runs", str(runs), "--out", str(model),
+            "--horizon", "2", "--every", "3"]  # fmt: skip
+    assert main(argv) == 0
+    p = load_params(model)
+    assert 0.2 <= p.friction <= 1.0 and p.info["train_position_error_cm"] >= 0
+    wm = WorldModel.load(run, dynamics=model)
+    assert float(wm.prior.proxies.friction[0]) == pytest.approx(p.friction)
+    assert "wrote" in capsys.readouterr().out

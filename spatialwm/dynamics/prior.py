@@ -308,6 +308,34 @@ class PhysicsPrior:
         )
         return tuple(torch.from_numpy(np.ascontiguousarray(a)).float() for a in out)  # type: ignore[return-value]
 
+    def penetration(self, positions: Tensor, orientations: Tensor) -> tuple[float, float]:
+        """Deepest interpenetration (m) of the proxies at the given poses: ``(object-ground,
+        object-object)``, from MuJoCo's collision detection (0 when nothing overlaps)."""
+        k = self.num_objects
+        if k == 0:
+            return 0.0, 0.0
+        zeros = np.zeros((k, 3))
+        pb, qb, _, _ = self._to_body(
+            positions.detach().cpu().double().numpy(),
+            _qnormalize(orientations.detach().cpu().double().numpy()),
+            zeros,
+            zeros,
+        )
+        m, d = self.model, self._data
+        mujoco.mj_resetData(m, d)
+        d.qpos.reshape(k, 7)[:, :3] = pb
+        d.qpos.reshape(k, 7)[:, 3:] = qb
+        mujoco.mj_forward(m, d)
+        ground_id = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_GEOM, "ground")
+        ground = objects = 0.0
+        for c in d.contact[: d.ncon]:
+            depth = max(0.0, -float(c.dist))
+            if ground_id in (c.geom1, c.geom2):
+                ground = max(ground, depth)
+            else:
+                objects = max(objects, depth)
+        return ground, objects
+
 
 # ---------------------------------------------------------------------------- stepping
 def _check_finite(values: Sequence[float], n: int, where: str) -> np.ndarray:

@@ -1,0 +1,122 @@
+"""Physical parameters the prior cannot know from appearance (friction, density), estimated
+from observed trajectories, and the small JSON model file that holds them.
+
+:func:`fit_params` is system identification: a search over the parameters that minimises the
+prior's position error on training episodes (rollouts of ``horizon`` steps from the true state
+every ``every`` steps, the episodes' own actions). The default model shipped with the package
+(``default_model.json``) was fitted this way; its file records the command that made it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from spatialwm.data.io import read_json, write_json
+from spatialwm.errors import DatasetError
+
+MODEL_FORMAT = "spatialwm.dynamics_model"
+MODEL_VERSION = 1
+DEFAULT_MODEL = Path(__file__).with_name("default_model.json")
+
+
+@dataclass(frozen=True)
+class DynamicsParams:
+    """Estimated physical parameters, shared by all objects.
+
+    Attributes:
+        friction: sliding friction coefficient (object-ground and object-object).
+        density: kg/m^3 of the box proxies (sets masses, which matter in collisions).
+        info: provenance (episodes, command, errors) written with the model.
+    """
+
+    friction: float = 0.5
+    density: float = 500.0
+    info: dict = dataclasses.field(default_factory=dict, compare=False)
+
+
+def save_params(path: str | os.PathLike, params: DynamicsParams) -> None:
+    """Write a dynamics model file (atomic)."""
+    write_json(path, {
+        "format": MODEL_FORMAT, "version": MODEL_VERSION,
+        "friction": params.friction, "density": params.density, "info": params.info,
+    })  # fmt: skip
+
+
+def load_params(path: str | os.PathLike | None = None) -> DynamicsParams:
+    """Read a dynamics model file (default: the shipped ``default_model.json``)."""
+    path = Path(path) if path is not None else DEFAULT_MODEL
+    if not path.exists():
+        raise DatasetError(f"{path}: dynamics model file not found")
+    rec = read_json(path)
+    if not isinstance(rec, dict) or rec.get("format") != MODEL_FORMAT:
+        raise DatasetError(f"{path}: not a spatialwm dynamics model")
+    if rec.get("version") != MODEL_VERSION:
+        raise DatasetError(
+            f"{path}: dynamics model version {rec.get('version')}, this spatialwm reads "
+            f"{MODEL_VERSION}; retrain it with spatialwm train-dynamics"
+        )
+    try:
+        friction, density = float(rec["friction"]), float(rec["density"])
+    except (KeyError, TypeError, ValueError) as e:
+        raise DatasetError(f"{path}: bad or missing field ({e})") from None
+    if not (0.0 <= friction <= 5.0 and 1.0 <= density <= 50_000.0):
+        raise DatasetError(f"{path}: friction {friction} or density {density} out of range")
+    return DynamicsParams(friction, density, dict(rec.get("info", {})))
+
+
+def fit_params(
+    error: Callable[[DynamicsParams], float],
+    *,
+    frictions: Sequence[float] = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 1.0),
+    densities: Sequence[float] = (250.0, 500.0, 1000.0),
+    log: Callable[[str], None] = print,
+) -> tuple[DynamicsParams, dict]:
+    """Grid search, then a golden-section refinement of the friction at the best density.
+
+    Args:
+        error: the training error of a parameter set (e.g. mean position error, cm).
+    Returns:
+        ``(best params, {"grid": [...], "error": best error})``.
+    """
+    grid = []
+    for d in densities:
+        for f in frictions:
+            e = error(DynamicsParams(f, d))
+            grid.append((f, d, e))
+            log(f"  friction {f:.3f} density {d:.0f}: {e:.3f}")
+    f0, d0, e0 = min(grid, key=lambda r: r[2])
+    fs = sorted(frictions)
+    i = fs.index(f0)
+    lo, hi = fs[max(i - 1, 0)], fs[min(i + 1, len(fs) - 1)]
+    g = (5**0.5 - 1) / 2
+    a, b = lo, hi
+    c, d = b - g * (b - a), a + g * (b - a)
+    ec, ed = error(DynamicsParams(c, d0)), error(DynamicsParams(d, d0))
+    for _ in range(6):
+        if ec < ed:
+            b, d, ed = d, c, ec
+            c = b - g * (b - a)
+            ec = error(DynamicsParams(c, d0))
+        else:
+            a, c, ec = c, d, ed
+            d = a + g * (b - a)
+            ed = error(DynamicsParams(d, d0))
+    best = min([(f0, e0), (c, ec), (d, ed)], key=lambda r: r[1])
+    log(f"  refined friction {best[0]:.3f}: {best[1]:.3f}")
+    return DynamicsParams(best[0], d0), {
+        "grid": [list(r) for r in grid],
+        "error": best[1],
+    }
+
+
+__all__ = [
+    "DEFAULT_MODEL",
+    "DynamicsParams",
+    "fit_params",
+    "load_params",
+    "save_params",
+]
