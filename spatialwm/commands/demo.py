@@ -56,17 +56,17 @@ def run(args: argparse.Namespace) -> int:
     finished = (run_dir / "metrics.json").exists() and not (run_dir / "checkpoint.pt").exists()
     if finished:
         m = read_json(run_dir / "metrics.json")
-        print(f"reusing the finished demo run in {run_dir} (--force redoes it)")
+        iou = m.get("mean_object_iou")
+        print(
+            f"reusing the finished demo run in {run_dir} (--force redoes it): held-out PSNR "
+            f"{m['psnr']:.2f} dB, SSIM {m['ssim']:.3f}"
+            + (f", mean object mask IoU {iou:.3f}" if iou is not None else "")
+            + f", {m['num_gaussians']:,} Gaussians, {m['wall_time_s']:.0f} s of training"
+        )
     else:
         print(f"reconstructing {data} ({args.preset} preset) into {run_dir}")
-        m = reconstruct(data, run_dir, cfg, resume=True, progress=not args.quiet)
-    iou = m.get("mean_object_iou")
-    print(
-        f"\nheld-out PSNR {m['psnr']:.2f} dB, SSIM {m['ssim']:.3f}"
-        + (f", mean object mask IoU {iou:.3f}" if iou is not None else "")
-        + f", {m['num_gaussians']:,} Gaussians, {m['wall_time_s']:.0f} s of training"
-    )
-    print(f"outputs in {run_dir}/:")
+        reconstruct(data, run_dir, cfg, resume=True, progress=not args.quiet)
+    print(f"\noutputs in {run_dir}/:")
     for name, what in [
         ("scene.ply", "all Gaussians, standard 3DGS PLY (+ object_id)"),
         ("objects/", "one PLY per object in its canonical frame"),

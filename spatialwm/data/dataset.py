@@ -114,12 +114,15 @@ class Dataset:
         return torch.from_numpy(np.stack([f.c2w for f in self.frames])).float()
 
     # ---------------------------------------------------------------------- lazy loading
-    def _path(self, i: int, key: str) -> Path | None:
+    def frame_path(self, i: int, key: str) -> Path | None:
+        """The file frame ``i`` names in field ``key`` (``file_path``, ``mask_path``,
+        ``depth_file_path``, ``amodal_mask_path``), or ``None`` if it has none."""
         rel = getattr(self.frames[i], key)
         return None if rel is None else resolve_file(self.root, rel)
 
+
     def _read(self, i: int, key: str) -> np.ndarray | None:
-        p = self._path(i, key)
+        p = self.frame_path(i, key)
         if p is None:
             return None
         a = read_png(p, field=f"frames[{i}].{key}")
@@ -132,7 +135,7 @@ class Dataset:
         return a
 
     def image_path(self, i: int) -> Path:
-        return self._path(i, "file_path")
+        return self.frame_path(i, "file_path")
 
     def image(self, i: int) -> torch.Tensor:
         """Frame ``i``'s colour image: ``[H, W, 3]`` float32 in [0, 1] (alpha dropped,

@@ -118,19 +118,19 @@ def load_capture(dataset, *, test_every: int = 8) -> Capture:
         labels = None
         if mask is not None:
             if dataset.objects:
-                bad = (mask < 0) | (mask > max(object_ids))
-                if bad.any() or not torch.isin(mask.unique(), torch.tensor(object_ids)).all():
-                    extra = sorted(set(mask.unique().tolist()) - set(object_ids))
+                extra = sorted(set(mask.unique().tolist()) - set(object_ids))
+                if extra:
+                    where = f"{dataset.frame_path(i, 'mask_path')} (frames[{i}].mask_path)"
                     raise DatasetError(
-                        f"{dataset._path(i, 'mask_path')} (frames[{i}].mask_path): instance ids "
-                        f"{extra} are not in the dataset's objects {list(object_ids[1:])}"
+                        f"{where}: instance ids {extra} are not in the dataset's objects "
+                        f"{list(object_ids[1:])}"
                     )
                 labels = group_of[mask]
             else:
                 valid &= mask > 0  # nerfstudio: a keep-mask
         if depth is not None and not torch.isfinite(depth).all():
             raise DatasetError(
-                f"{dataset._path(i, 'depth_file_path')} (frames[{i}].depth_file_path): "
+                f"{dataset.frame_path(i, 'depth_file_path')} (frames[{i}].depth_file_path): "
                 "non-finite depth"
             )
         K = dataset.Ks[i]
