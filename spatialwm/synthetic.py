@@ -16,6 +16,7 @@ from torch import Tensor
 
 from spatialwm.data import cameras
 from spatialwm.render.sh import rgb_to_sh
+from spatialwm.scene.state import quat_multiply
 
 
 @dataclass(frozen=True)
@@ -88,20 +89,6 @@ def _quat_from_z_to(normals: Tensor) -> Tensor:
     half = torch.atan2(s, c) / 2
     axis = torch.where(s > 1e-8, axis / s.clamp_min(1e-8), torch.tensor([1.0, 0.0, 0.0]))
     return torch.cat([torch.cos(half), axis * torch.sin(half)], dim=-1)
-
-
-def _quat_mul(a: Tensor, b: Tensor) -> Tensor:
-    aw, ax, ay, az = a.unbind(-1)
-    bw, bx, by, bz = b.unbind(-1)
-    return torch.stack(
-        [
-            aw * bw - ax * bx - ay * by - az * bz,
-            aw * bx + ax * bw + ay * bz - az * by,
-            aw * by - ax * bz + ay * bw + az * bx,
-            aw * bz + ax * by - ay * bx + az * bw,
-        ],
-        dim=-1,
-    )
 
 
 # (centre xyz, half extents xyz, rgb) of the boxes; (centre, radius, rgb) of the spheres.
@@ -178,7 +165,7 @@ def surface_scene(
     q_spin = torch.stack(
         [torch.cos(spin / 2), torch.zeros(n), torch.zeros(n), torch.sin(spin / 2)], -1
     )
-    quats = _quat_mul(_quat_from_z_to(normals), q_spin)
+    quats = quat_multiply(_quat_from_z_to(normals), q_spin)
     tangent = max_scale * (0.25 + 0.75 * rand(n, 2))
     scales = torch.cat([tangent, torch.full((n, 1), max_scale / 10)], dim=-1)
     opacities = 0.05 + 0.95 * rand(n)

@@ -26,19 +26,15 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from spatialwm.data.actions import Action, CameraAction, PlaceAction
+from spatialwm.data.actions import Action, CameraAction, PlaceAction, step_actions
 from spatialwm.dynamics import PhysicsPrior, proxies_from_state, step_prior
 from spatialwm.dynamics.params import DynamicsParams, load_params
 from spatialwm.errors import DatasetError, InputError
 from spatialwm.scene.io import load_state
 from spatialwm.scene.render import Camera, Rendered, render_state
-from spatialwm.scene.state import SceneState, quat_multiply, quat_to_matrix
+from spatialwm.scene.state import SceneState, quat_conjugate, quat_multiply, quat_to_matrix
 
 StepActions = Action | Sequence[Action] | None
-
-
-def _conj(q: Tensor) -> Tensor:
-    return q * torch.tensor([1.0, -1.0, -1.0, -1.0], dtype=q.dtype)
 
 
 def _compose(p: Tensor, q: Tensor, t: Tensor, r: Tensor) -> tuple[Tensor, Tensor]:
@@ -121,10 +117,7 @@ class WorldModel:
 
         ``place`` poses are in the dataset's object frame (see the module docstring); camera
         actions do not change the state (cameras are passed to :meth:`render`)."""
-        acts = (
-            [] if actions is None else [actions] if not isinstance(actions, Sequence) else actions
-        )
-        acts = [self._to_canonical(a) for a in acts]
+        acts = [self._to_canonical(a) for a in step_actions(actions)]
         return step_prior(self.prior, state, acts, dt=self.dt)
 
     def rollout(self, state: SceneState, actions: Sequence[StepActions]) -> list[SceneState]:
@@ -156,14 +149,24 @@ class WorldModel:
         """Roll out ``actions`` and render every state (the initial one included) from
         ``cameras``; ``camera`` actions move the camera of the same name from that step on.
         Returns ``len(actions) + 1`` renders."""
+        return self.render_rollout(self.rollout(state, actions), actions, cameras)
+
+    def render_rollout(
+        self,
+        states: Sequence[SceneState],
+        actions: Sequence[StepActions],
+        cameras: Sequence[Camera],
+    ) -> list[Rendered]:
+        """Render the states of a rollout (``len(actions) + 1`` of them) from ``cameras``,
+        moving a camera where the step's ``camera`` actions say so."""
+        if len(states) != len(actions) + 1:
+            raise InputError(f"render_rollout: {len(states)} states for {len(actions)} steps")
         cams = list(cameras)
-        out = [self.render(state, cams)]
-        for a in actions:
-            acts = [] if a is None else [a] if not isinstance(a, Sequence) else a
-            for act in acts:
+        out = [self.render(states[0], cams)]
+        for state, a in zip(states[1:], actions, strict=True):
+            for act in step_actions(a):
                 if isinstance(act, CameraAction):
                     cams = [c.moved(act.c2w) if c.name == act.camera else c for c in cams]
-            state = self.step(state, a)
             out.append(self.render(state, cams))
         return out
 
@@ -176,7 +179,7 @@ class WorldModel:
             p, q = state.positions[g].double(), state.orientations[g].double()
             if oid in self.offsets:
                 t, r = self.offsets[oid]
-                rinv = _conj(r)
+                rinv = quat_conjugate(r)
                 p, q = _compose(p, q, -(quat_to_matrix(rinv) @ t), rinv)
             out[oid] = [*p.tolist(), *q.tolist()]
         return out
@@ -230,7 +233,7 @@ def _frame_offsets(state: SceneState, objects: Mapping) -> dict[int, tuple[Tenso
         gq = torch.tensor(objects[oid].quaternion, dtype=torch.float64)
         gq = gq / gq.norm()
         cp, cq = state.positions[g].double(), state.orientations[g].double()
-        inv = _conj(gq)
+        inv = quat_conjugate(gq)
         t = quat_to_matrix(inv) @ (cp - gp)
         out[oid] = (t, quat_multiply(inv, cq))
     return out

@@ -76,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
         )
     cams = [wm.cameras[n] for n in names]
     states = wm.rollout(wm.state, actions)
-    renders = wm.predict_views(wm.state, actions, cams)
+    renders = wm.render_rollout(states, actions, cams)
     out = Path(args.out)
     for t, r in enumerate(renders):
         for c, name in enumerate(names):

@@ -48,6 +48,7 @@ __all__ = [
     "action_to_json",
     "parse_action",
     "parse_actions",
+    "step_actions",
     "validate_action",
 ]
 
@@ -251,6 +252,13 @@ def parse_actions(
         parse_action(a, object_ids=object_ids, camera_names=camera_names, where=f"{where}[{i}]")
         for i, a in enumerate(obj)
     )
+
+
+def step_actions(actions: Action | Sequence[Action] | None) -> list[Action]:
+    """A step's actions as a list: one action, a sequence of them, or ``None`` (wait)."""
+    if actions is None:
+        return []
+    return [actions] if not isinstance(actions, Sequence) else list(actions)
 
 
 def action_to_json(action: Action | Iterable[Action]) -> Any:

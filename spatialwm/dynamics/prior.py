@@ -38,10 +38,17 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from spatialwm.data.actions import Action, CameraAction, PlaceAction, PushAction, WaitAction
+from spatialwm.data.actions import (
+    Action,
+    CameraAction,
+    PlaceAction,
+    PushAction,
+    WaitAction,
+    step_actions,
+)
 from spatialwm.dynamics.proxy import Proxies, _unit_corners
 from spatialwm.errors import InputError
-from spatialwm.scene.state import SceneState, quat_multiply, quat_to_matrix
+from spatialwm.scene.state import SceneState, quat_conjugate, quat_multiply, quat_to_matrix
 
 __all__ = ["MAX_PLACE_DISTANCE", "MAX_PUSH_SPEED", "PhysicsPrior", "step_prior"]
 
@@ -59,7 +66,7 @@ def _qmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def _qconj(q: np.ndarray) -> np.ndarray:
-    return q * np.array([1.0, -1.0, -1.0, -1.0])
+    return quat_conjugate(torch.from_numpy(np.asarray(q))).numpy()
 
 
 def _qnormalize(q: np.ndarray) -> np.ndarray:
@@ -385,7 +392,7 @@ def step_prior(
             f"step_prior: the prior simulates objects {prior.object_ids.tolist()} but the "
             f"state has {ids.tolist()}"
         )
-    actions = [] if action is None else [action] if not isinstance(action, Sequence) else action
+    actions = step_actions(action)
     pos = state.positions[1:].detach().cpu().double().clone()
     quat = state.orientations[1:].detach().cpu().double().clone()
     lin = state.linear_velocity[1:].detach().cpu().double().clone()

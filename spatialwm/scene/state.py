@@ -113,6 +113,11 @@ def quat_multiply(a: Tensor, b: Tensor) -> Tensor:
     )
 
 
+def quat_conjugate(q: Tensor) -> Tensor:
+    """Conjugate of wxyz quaternions ``[..., 4]`` (the inverse rotation for unit ones)."""
+    return q * torch.tensor([1.0, -1.0, -1.0, -1.0], dtype=q.dtype, device=q.device)
+
+
 def quat_to_matrix(q: Tensor) -> Tensor:
     """``[..., 4]`` wxyz (any length) -> ``[..., 3, 3]`` rotation matrices."""
     q = q / q.norm(dim=-1, keepdim=True).clamp_min(1e-12)
@@ -231,6 +236,7 @@ __all__ = [
     "SceneState",
     "from_world_gaussians",
     "group_slice",
+    "quat_conjugate",
     "quat_multiply",
     "quat_to_matrix",
     "world_gaussians",
