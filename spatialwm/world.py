@@ -27,8 +27,9 @@ import torch
 from torch import Tensor
 
 from spatialwm.data.actions import Action, CameraAction, PlaceAction, step_actions
-from spatialwm.dynamics import PhysicsPrior, proxies_from_state, step_prior
-from spatialwm.dynamics.params import DynamicsParams, load_params
+from spatialwm.dynamics import PhysicsPrior, proxies_from_state
+from spatialwm.dynamics.model import MODES, DynamicsModel, load_model, step_dynamics
+from spatialwm.dynamics.params import DynamicsParams
 from spatialwm.errors import DatasetError, InputError
 from spatialwm.scene.io import load_state
 from spatialwm.scene.render import Camera, Rendered, render_state
@@ -51,7 +52,10 @@ class WorldModel:
         dt: seconds per step.
         cameras: named cameras (e.g. the dataset's), for convenience.
         offsets: ``{object_id: (t [3], r [4])}`` canonical frame in the dataset object frame.
-        params: the physical parameters the prior was built with.
+        model: the dynamics model (physical parameters the prior is built with, residual
+            networks); default: parameters only.
+        mode: ``"prior+learned"`` (default), ``"prior"`` or ``"learned"`` (see
+            :func:`~spatialwm.dynamics.model.step_dynamics`).
     """
 
     def __init__(
@@ -62,10 +66,14 @@ class WorldModel:
         dt: float = 0.1,
         cameras: Mapping[str, Camera] | None = None,
         offsets: Mapping[int, tuple[Tensor, Tensor]] | None = None,
-        params: DynamicsParams | None = None,
+        model: DynamicsModel | None = None,
+        mode: str = "prior+learned",
     ) -> None:
+        if mode not in MODES:
+            raise InputError(f"WorldModel: mode must be one of {MODES}, got {mode!r}")
         self._state = state
-        self.params = params or DynamicsParams()
+        self.model = model or DynamicsModel()
+        self.mode = mode
         self.prior = prior
         self.dt = float(dt)
         self.cameras: dict[str, Camera] = dict(cameras or {})
@@ -74,20 +82,30 @@ class WorldModel:
     # ------------------------------------------------------------------------- loading
     @classmethod
     def load(
-        cls, run: str | os.PathLike, dynamics: str | os.PathLike | DynamicsParams | None = None
+        cls,
+        run: str | os.PathLike,
+        dynamics: str | os.PathLike | DynamicsModel | DynamicsParams | None = None,
+        *,
+        mode: str = "prior+learned",
     ) -> WorldModel:
         """Load a reconstruction run folder (``spatialwm reconstruct``'s ``--out``).
 
-        ``dynamics``: a dynamics model file (``spatialwm train-dynamics``) or parameters;
-        ``None`` uses the default model shipped with the package (physical parameters fitted
-        to training episodes).
+        ``dynamics``: a dynamics model file (``spatialwm train-dynamics``), a
+        :class:`~spatialwm.dynamics.model.DynamicsModel`, or bare parameters (no learned
+        part); ``None`` uses the default model shipped with the package (physical parameters
+        and residual networks trained on generator episodes). ``mode`` picks the ablation.
         """
         run = Path(run)
         if not run.is_dir():
             raise DatasetError(f"{run}: no such run folder")
-        params = dynamics if isinstance(dynamics, DynamicsParams) else load_params(dynamics)
+        if isinstance(dynamics, DynamicsParams):
+            model = DynamicsModel(dynamics)
+        elif isinstance(dynamics, DynamicsModel):
+            model = dynamics
+        else:
+            model = load_model(dynamics)
         state, meta = load_state(run / "state.pt")
-        prior = _make_prior(state, params)
+        prior = _make_prior(state, model.params)
         cameras, offsets, dt = {}, {}, 0.1
         data = meta.get("dataset")
         if data and (Path(data) / "transforms.json").exists():
@@ -99,12 +117,27 @@ class WorldModel:
             if ds.episode is not None:
                 dt = ds.episode.dt
                 offsets = _frame_offsets(state, ds.episode.steps[0].objects)
-        return cls(state, prior, dt=dt, cameras=cameras, offsets=offsets, params=params)
+        return cls(state, prior, dt=dt, cameras=cameras, offsets=offsets, model=model, mode=mode)
 
-    def with_params(self, params: DynamicsParams) -> WorldModel:
-        """The same scene with other physical parameters (a new prior)."""
-        return WorldModel(self._state, _make_prior(self._state, params), dt=self.dt,
-                          cameras=self.cameras, offsets=self.offsets, params=params)  # fmt: skip
+    @property
+    def params(self) -> DynamicsParams:
+        """The physical parameters of the prior."""
+        return self.model.params
+
+    def with_model(self, model: DynamicsModel | DynamicsParams) -> WorldModel:
+        """The same scene with another dynamics model or other physical parameters."""
+        if isinstance(model, DynamicsParams):
+            model = DynamicsModel(model)
+        prior = (
+            self.prior if model.params == self.params else _make_prior(self._state, model.params)
+        )
+        return WorldModel(self._state, prior, dt=self.dt, cameras=self.cameras,
+                          offsets=self.offsets, model=model, mode=self.mode)  # fmt: skip
+
+    def with_mode(self, mode: str) -> WorldModel:
+        """The same scene and model stepping in another mode (an ablation)."""
+        return WorldModel(self._state, self.prior, dt=self.dt, cameras=self.cameras,
+                          offsets=self.offsets, model=self.model, mode=mode)  # fmt: skip
 
     @property
     def state(self) -> SceneState:
@@ -117,8 +150,13 @@ class WorldModel:
 
         ``place`` poses are in the dataset's object frame (see the module docstring); camera
         actions do not change the state (cameras are passed to :meth:`render`)."""
-        acts = [self._to_canonical(a) for a in step_actions(actions)]
-        return step_prior(self.prior, state, acts, dt=self.dt)
+        return step_dynamics(self.model, self.prior, state, self.canonical_actions(actions),
+                             dt=self.dt, mode=self.mode)  # fmt: skip
+
+    def canonical_actions(self, actions: StepActions) -> list[Action]:
+        """A step's actions with ``place`` poses moved from the dataset's object frames to
+        the state's canonical frames (what the dynamics takes)."""
+        return [self._to_canonical(a) for a in step_actions(actions)]
 
     def rollout(self, state: SceneState, actions: Sequence[StepActions]) -> list[SceneState]:
         """``[state, step(state, actions[0]), ...]``: ``len(actions) + 1`` states."""
@@ -170,6 +208,19 @@ class WorldModel:
             out.append(self.render(state, cams))
         return out
 
+    def observe(self, state, images, cameras, masks=None, *, actions: StepActions = None):
+        """One step of object permanence (:mod:`spatialwm.track`): predict ``step(state,
+        actions)``, then correct each object seen in ``images [C, H, W, 3]`` (RGB in [0, 1]) by
+        render-and-compare from ``cameras`` (``C`` Cameras or names of :attr:`cameras`), with
+        ``masks [C, H, W]`` anonymous instance segments if given. Unseen objects keep their
+        predicted pose with a growing uncertainty; none is ever dropped. ``state``: a
+        SceneState or the TrackState a previous call returned. Returns a new
+        :class:`~spatialwm.track.TrackState` (``.scene`` is the SceneState)."""
+        from spatialwm.track import observe
+
+        return observe(lambda s: self.step(s, actions), state, images, cameras, masks,
+                       known_cameras=self.cameras)  # fmt: skip
+
     # -------------------------------------------------------------------- object frames
     def object_poses(self, state: SceneState) -> dict[int, list[float]]:
         """``{object_id: [x, y, z, qw, qx, qy, qz]}`` in the dataset's object frames."""
@@ -219,7 +270,8 @@ class WorldModel:
 
 
 def _make_prior(state: SceneState, params: DynamicsParams) -> PhysicsPrior:
-    return PhysicsPrior(proxies_from_state(state, density=params.density, friction=params.friction))
+    proxies = proxies_from_state(state, density=params.density, friction=params.friction)
+    return PhysicsPrior(proxies, rolling_friction=params.rolling_friction)
 
 
 def _frame_offsets(state: SceneState, objects: Mapping) -> dict[int, tuple[Tensor, Tensor]]:

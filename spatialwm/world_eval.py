@@ -7,18 +7,21 @@ origin = the generator's centre of mass) and rotation error (degrees, geodesic),
 objects (a push or place targeted them in ``[t0, t0 + h)``) and bystanders separately.
 
 Methods: ``static`` (nothing moves; ``place`` still teleports), ``constant velocity`` (the
-true velocity at ``t0``, pushes set it, places reset it, integrated without forces),
-``prior`` (the world model: MuJoCo over the reconstructed proxies). Also: the deepest
-interpenetration of the prior's proxies over all its rollouts (object-ground, object-object)
-and future-view PSNR of the prior's renders against the generator's frames at steps ``k``
-(rolled out from step 0, one camera).
+true velocity at ``t0``, pushes set it, places reset it, integrated without forces), and the
+world model in each of its modes (:data:`MODEL_METHODS`: ``prior only`` = MuJoCo over the
+reconstructed proxies with the fitted parameters, ``learned only`` = kinematic integration
+plus its network, ``prior + learned`` = the full dynamics head). Also: the deepest
+interpenetration of the proxies over all predicted states of the full model's rollouts
+(object-ground, object-object; the true start states are not counted) and future-view PSNR of
+the renders against the generator's frames at steps ``k`` (rolled out from step 0, one
+camera).
 """
 
 from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -32,13 +35,20 @@ from spatialwm.scene.state import quat_multiply
 from spatialwm.world import WorldModel
 
 HORIZONS = (1, 5, 10, 20)
-METHODS = ("static", "constant velocity", "prior")
+# method name -> WorldModel mode
+MODEL_METHODS = {
+    "prior only": "prior",
+    "learned only": "learned",
+    "prior + learned": "prior+learned",
+}
+METHODS = ("static", "constant velocity", *MODEL_METHODS)
+MAIN_METHOD = "prior + learned"
 
 
 @dataclass
 class DynamicsReport:
     """Errors pooled over episodes: ``errors[method][group][h]`` lists of ``(cm, deg)``
-    (group ``"pushed"`` or ``"bystander"``), the prior's deepest penetrations (m) and
+    (group ``"pushed"`` or ``"bystander"``), the full model's deepest penetrations (m) and
     future-view PSNR samples ``psnr[method][k]``."""
 
     errors: dict = field(default_factory=lambda: defaultdict(lambda: defaultdict(dict)))
@@ -54,7 +64,7 @@ class DynamicsReport:
         """Markdown tables: mean position / rotation error per method, group and horizon."""
         lines = ["| method | objects | " + " | ".join(f"h={h} cm / deg" for h in horizons) + " |"]
         lines.append("|---|---|" + "---|" * len(horizons))
-        for method in METHODS:
+        for method in [m for m in METHODS if m in self.errors]:
             for group in ("pushed", "bystander"):
                 cells = []
                 for h in horizons:
@@ -74,7 +84,7 @@ class DynamicsReport:
                 lines.append(f"| {method} | " + " | ".join(cells) + " |")
         lines += [
             "",
-            f"deepest interpenetration of the prior's proxies: object-ground "
+            f"deepest interpenetration of the proxies (predicted states): object-ground "
             f"{self.ground_penetration * 1000:.1f} mm, object-object "
             f"{self.object_penetration * 1000:.1f} mm ({self.episodes} episodes)",
         ]
@@ -125,10 +135,17 @@ def evaluate_episode(
     every: int = 5,
     frames: dict[int, torch.Tensor] | None = None,
     camera: Camera | None = None,
+    methods: Mapping[str, str] | None = None,
 ) -> None:
     """Add one episode's errors to ``report`` (see the module docstring).
 
-    ``frames``: ``{step: [H, W, 3] image}`` of ``camera`` for future-view PSNR."""
+    ``methods``: ``{name: WorldModel mode}`` of the model's variants to evaluate (default
+    :data:`MODEL_METHODS`; the one in :data:`MAIN_METHOD` or else the last is the one whose
+    interpenetration is measured). ``frames``: ``{step: [H, W, 3] image}`` of ``camera`` for
+    future-view PSNR."""
+    methods = dict(MODEL_METHODS if methods is None else methods)
+    models = {name: wm.with_mode(mode) for name, mode in methods.items()}
+    main = MAIN_METHOD if MAIN_METHOD in models else list(models)[-1]
     steps = episode.steps
     T = len(steps)
     dt = episode.dt
@@ -136,20 +153,23 @@ def evaluate_episode(
     hmax = max(horizons)
     for t0 in range(0, T - 1, every):
         truth0 = {i: steps[t0].objects[i] for i in ids}
-        # the world model, started from the true state
-        states = [wm.with_object_states(wm.state, truth0)]
+        start = wm.with_object_states(wm.state, truth0)
+        rollouts = {name: [start] for name in models}
         kin = {"static": [truth0], "constant velocity": [truth0]}
         for t in range(t0, min(T - 1, t0 + hmax)):
             acts = list(steps[t].actions)
-            states.append(wm.step(states[-1], acts))
+            for name, m in models.items():
+                rollouts[name].append(m.step(rollouts[name][-1], acts))
             kin["static"].append(_apply_kinematic(kin["static"][-1], acts, keep_velocity=False))
             cv = _apply_kinematic(kin["constant velocity"][-1], acts, keep_velocity=True)
             kin["constant velocity"].append({i: _integrate(o, dt) for i, o in cv.items()})
-        for s in states:
+        for s in rollouts[main][1:]:
             g, o = wm.prior.penetration(s.positions[1:], s.orientations[1:])
             report.ground_penetration = max(report.ground_penetration, g)
             report.object_penetration = max(report.object_penetration, o)
-        preds = {"prior": [_as_states(wm.object_poses(s)) for s in states], **kin}
+        preds = {**kin}
+        for name, states in rollouts.items():
+            preds[name] = [_as_states(wm.object_poses(s)) for s in states]
         for h in horizons:
             if t0 + h >= T:
                 continue
@@ -163,20 +183,26 @@ def evaluate_episode(
                     deg = _rot_deg(np.array(p.quaternion), np.array(g.quaternion))
                     report.add(method, "pushed" if i in touched else "bystander", h, cm, deg)
     if frames and camera is not None:
-        state = wm.state
-        static = wm.render(state, camera)
-        for k in range(1, T):
-            state = wm.step(state, list(steps[k - 1].actions))
-            if k in frames:
-                gt = frames[k]
-                report.psnr["prior"][k].append(float(psnr(wm.render(state, camera).rgb[0], gt)))
+        static = wm.render(wm.state, camera)
+        for k, gt in frames.items():
+            if 0 < k < T:
                 report.psnr["static"][k].append(float(psnr(static.rgb[0], gt)))
+        for name, m in models.items():
+            state = wm.state
+            for k in range(1, T):
+                state = m.step(state, list(steps[k - 1].actions))
+                if k in frames:
+                    pred = m.render(state, camera).rgb[0]
+                    report.psnr[name][k].append(float(psnr(pred, frames[k])))
     report.episodes += 1
 
 
-def load_episodes(paths: Sequence[str], runs: str, preset_name: str, log=print) -> list:
+def load_episodes(
+    paths: Sequence[str], runs: str, preset_name: str, log=print, *, steps: int | None = None
+) -> list:
     """Check every episode dataset, then reconstruct each one's step-0 capture into
-    ``runs/<name>`` (a finished run is reused, a killed one resumes).
+    ``runs/<name>`` with the preset (``steps`` overrides its step count); a finished run is
+    reused, a killed one resumes.
 
     Returns ``[(dataset, run folder)]``."""
     from pathlib import Path
@@ -194,7 +220,8 @@ def load_episodes(paths: Sequence[str], runs: str, preset_name: str, log=print) 
         run_dir = Path(runs) / Path(e).resolve().name
         if not ((run_dir / "metrics.json").exists() and not (run_dir / "checkpoint.pt").exists()):
             log(f"reconstructing {e} ({preset_name}) into {run_dir}")
-            reconstruct(e, run_dir, preset(preset_name), resume=True, progress=False, log=log)
+            cfg = preset(preset_name) if steps is None else preset(preset_name, steps=steps)
+            reconstruct(e, run_dir, cfg, resume=True, progress=False, log=log)
         out.append((ds, run_dir))
     return out
 
@@ -202,18 +229,22 @@ def load_episodes(paths: Sequence[str], runs: str, preset_name: str, log=print) 
 def position_error(
     models: Sequence[tuple[WorldModel, object]], *, horizon: int, every: int
 ) -> float:
-    """Mean position error (cm) of the world model's rollouts over all objects at
-    ``horizon``, pooled over ``(model, episode)`` pairs: the training loss of the dynamics."""
+    """Mean position error (cm) of the world models' rollouts (in their own modes) over all
+    objects at ``horizon``, pooled over ``(model, episode)`` pairs: the loss of the fit of the
+    physical parameters."""
     report = DynamicsReport()
     for wm, episode in models:
-        evaluate_episode(wm, episode, report, horizons=(horizon,), every=every)
-    errs = [e for g in report.errors["prior"].values() for e in g.get(horizon, [])]
+        evaluate_episode(wm, episode, report, horizons=(horizon,), every=every,
+                         methods={"model": wm.mode})  # fmt: skip
+    errs = [e for g in report.errors["model"].values() for e in g.get(horizon, [])]
     return float(np.mean([cm for cm, _ in errs])) if errs else float("nan")
 
 
 __all__ = [
     "HORIZONS",
+    "MAIN_METHOD",
     "METHODS",
+    "MODEL_METHODS",
     "DynamicsReport",
     "evaluate_episode",
     "load_episodes",

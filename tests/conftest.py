@@ -49,6 +49,26 @@ def random_gaussians(N: int, D: int = 3, *, seed: int = 0, dtype=torch.float32, 
     return means, quats, scales, opacities, colors
 
 
+def blob_state(k: int = 3):
+    """A SceneState: background + ``k`` blobs of 50 Gaussians, 10 cm apart on the ground."""
+    g = torch.Generator().manual_seed(0)
+    n = 50 * (k + 1)
+    means = torch.rand(n, 3, generator=g) * 0.04
+    groups = torch.arange(k + 1).repeat_interleave(50)
+    means[:, 0] += 0.1 * groups
+    params = {
+        "means": means,
+        "quats": torch.tensor([[1.0, 0.0, 0.0, 0.0]]).repeat(n, 1),
+        "scales": torch.full((n, 3), -5.0),
+        "opacities": torch.full((n,), 3.0),
+        "sh0": torch.rand(n, 1, 3, generator=g),
+    }
+    ids = list(range(k + 1))
+    from spatialwm.scene.state import from_world_gaussians
+
+    return from_world_gaussians(params, groups, ids, ["background", *map(str, ids[1:])])
+
+
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)

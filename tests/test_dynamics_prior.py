@@ -180,6 +180,48 @@ def test_colliding_objects_do_not_interpenetrate(speed):
         assert float(_corners(proxies, s)[..., 2].min()) > -5e-3  # nor sink into the ground
 
 
+def test_resting_objects_sleep_until_touched():
+    # a bystander tilted 20 degrees on one edge (not in equilibrium) stays exactly put while
+    # asleep; the same box hit by a pushed one wakes up and moves
+    tilt = torch.tensor([math.cos(0.175), math.sin(0.175), 0.0, 0.0])
+    state = _scene([((0.0, 0.0, 0.02), CUBE, 0.0), ((0.2, 0.0, 0.026), CUBE, 0.0)])
+    orient = state.orientations.clone()
+    orient[2] = tilt
+    state = state.replace(orientations=orient)
+    prior = PhysicsPrior(proxies_from_state(state))
+    after = step_prior(prior, state, WaitAction())
+    assert torch.allclose(after.positions[2], state.positions[2], atol=1e-6)
+    assert abs(abs(float(after.orientations[2] @ tilt)) - 1) < 1e-6
+    awake = PhysicsPrior(proxies_from_state(state), sleep_speed=None)
+    fell = step_prior(awake, state, WaitAction())
+    assert abs(abs(float(fell.orientations[2] @ tilt)) - 1) > 1e-4  # without sleep it tips
+    hit = _run(prior, state, PushAction(10, (2.0, 0.0, 0.0)), 4)
+    assert float((hit[-1].positions[2] - state.positions[2]).norm()) > 0.01
+    # an object at rest in the air is not asleep: it falls
+    air = _scene([((0.0, 0.0, 0.1), CUBE, 0.0)])
+    dropped = step_prior(PhysicsPrior(proxies_from_state(air)), air, WaitAction())
+    assert float(dropped.positions[1, 2]) < float(air.positions[1, 2]) - 0.01
+
+
+def test_separate_pushes_overlapping_proxies_apart():
+    # two cubes 2.5 cm into each other, the second also 1 cm into the ground
+    state = _scene([((0.0, 0.0, 0.02), CUBE, 0.0), ((0.015, 0.0, 0.01), CUBE, 0.3)])
+    proxies = proxies_from_state(state)
+    prior = PhysicsPrior(proxies)
+    g0, o0 = prior.penetration(state.positions[1:], state.orientations[1:])
+    assert o0 > 0.02 and g0 > 0.005
+    pos = prior.separate(state.positions[1:], state.orientations[1:])
+    g, o = prior.penetration(pos, state.orientations[1:])
+    assert g <= 1.5e-3 and o <= 1.5e-3, (g, o)
+    moved = (pos - state.positions[1:]).norm(dim=-1)
+    assert float(moved.max()) < 0.05  # no more than the overlap requires
+    # nothing overlapping: unchanged
+    apart = _scene([((0.0, 0.0, 0.02), CUBE, 0.0), ((0.2, 0.0, 0.02), CUBE, 0.0)])
+    prior2 = PhysicsPrior(proxies_from_state(apart))
+    same = prior2.separate(apart.positions[1:], apart.orientations[1:])
+    assert torch.allclose(same, apart.positions[1:], atol=1e-6)
+
+
 def test_object_sunk_into_the_ground_is_lifted_gently():
     state = _scene([((0.0, 0.0, 0.01), CUBE, 0.0)])  # 1 cm into the ground
     proxies = proxies_from_state(state)

@@ -160,11 +160,12 @@ def test_eval_dynamics_cli(pushed, tmp_path, capsys):
             "1,3", "--json", str(out)]  # fmt: skip
     assert main(argv) == 0
     text = capsys.readouterr().out
-    for method in ("static", "constant velocity", "prior"):
+    methods = {"static", "constant velocity", "prior only", "learned only", "prior + learned"}
+    for method in methods:
         assert f"| {method} | bystander |" in text
     assert "PSNR k=1" in text and "interpenetration" in text
     raw = json.loads(out.read_text())
-    assert set(raw["errors"]) == {"static", "constant velocity", "prior"}
+    assert set(raw["errors"]) == methods and set(raw["psnr"]) == methods - {"constant velocity"}
     # a static capture is not an episode: a clear error, no traceback
     tab = tmp_path / "tab"
     generate(tab, GenerateConfig("tabletop", views=2, width=32, height=24, objects=1))
@@ -185,17 +186,24 @@ def test_constant_velocity_integration():
 def test_train_dynamics_cli(pushed, tmp_path, capsys):
     import shutil
 
-    from spatialwm.dynamics.params import load_params
+    from spatialwm.dynamics.model import load_model
 
     data, run = pushed
     runs = tmp_path / "runs"
     shutil.copytree(run, runs / data.name)
     model = tmp_path / "model.json"
     argv = ["train-dynamics", str(data), "--runs", str(runs), "--out", str(model),
-            "--horizon", "2", "--every", "3"]  # fmt: skip
+            "--horizon", "2", "--every", "3", "--iters", "30"]  # fmt: skip
     assert main(argv) == 0
-    p = load_params(model)
-    assert 0.2 <= p.friction <= 1.0 and p.info["train_position_error_cm"] >= 0
+    m = load_model(model)
+    p = m.params
+    errors = m.info["train_position_error_cm"]
+    assert 0.2 <= p.friction <= 1.0 and min(errors.values()) >= 0
+    assert m.residual is not None and m.learned_only is not None
     wm = WorldModel.load(run, dynamics=model)
     assert float(wm.prior.proxies.friction[0]) == pytest.approx(p.friction)
+    assert wm.mode == "prior+learned" and wm.model.residual is not None
     assert "wrote" in capsys.readouterr().out
+    # the parameters can be given instead of searched
+    argv += ["--friction", "0.6", "--density", "800"]
+    assert main(argv) == 0 and load_model(model).params.friction == 0.6

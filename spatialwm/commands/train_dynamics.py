@@ -1,5 +1,6 @@
-"""``spatialwm train-dynamics EPISODES... --runs DIR --out MODEL``: fit the dynamics model's
-physical parameters (friction, density) to observed trajectories."""
+"""``spatialwm train-dynamics EPISODES... --runs DIR --out MODEL``: fit the dynamics model to
+observed trajectories: the physics prior's friction and density (system identification),
+then the residual network on the prior and the learned-only network (the ablation)."""
 
 from __future__ import annotations
 
@@ -12,18 +13,29 @@ def register(subparsers) -> None:
     """Add the ``train-dynamics`` sub-parser."""
     p = subparsers.add_parser(
         "train-dynamics",
-        help="fit the dynamics model to generator episodes",
+        help="train the dynamics model on generator episodes",
         description="Reconstruct each training episode's step-0 capture (cached in --runs), "
-        "then fit the physics prior's friction and density to the episodes' true object "
-        "trajectories (mean position error of rollouts from the true state) and write a model "
-        "file for WorldModel.load(run, dynamics=MODEL).",
+        "fit the physics prior's friction and density to the episodes' true object "
+        "trajectories (mean position error of rollouts from the true state), train the "
+        "residual graph network that corrects the prior's steps (and, for the evaluation's "
+        "ablation, one that corrects plain kinematic integration), and write a model file "
+        "for WorldModel.load(run, dynamics=MODEL).",
     )
     p.add_argument("episodes", nargs="+", metavar="EPISODE", help="generated episode datasets")
     p.add_argument("--runs", required=True, metavar="DIR", help="folder for the reconstructions")
     p.add_argument("--out", required=True, metavar="MODEL", help="model file to write (.json)")
     p.add_argument("--preset", default="fast", help="reconstruction preset (default: fast)")
-    p.add_argument("--horizon", type=int, default=5, help="rollout length of the loss (5)")
+    p.add_argument("--recon-steps", type=int, default=None, metavar="N",
+                   help="reconstruction steps (default: the preset's)")  # fmt: skip
+    p.add_argument("--horizon", type=int, default=5, help="rollout length of the fit's loss (5)")
     p.add_argument("--every", type=int, default=3, help="a rollout starts every N steps (3)")
+    p.add_argument("--friction", type=float, default=None,
+                   help="skip the parameter search: use this friction (and --density)")  # fmt: skip
+    p.add_argument("--density", type=float, default=1000.0,
+                   help="density with --friction (kg/m^3, default 1000)")  # fmt: skip
+    p.add_argument("--iters", type=int, default=1500, help="network training iterations (1500)")
+    p.add_argument("--hidden", type=int, default=32, help="network width (32)")
+    p.add_argument("--seed", type=int, default=0, help="training seed (0)")
     p.set_defaults(func=run)
 
 
@@ -31,34 +43,56 @@ def run(args: argparse.Namespace) -> int:
     import time
     from pathlib import Path
 
-    from spatialwm.dynamics.params import DynamicsParams, fit_params, save_params
+    from spatialwm.dynamics.model import DynamicsModel, save_model
+    from spatialwm.dynamics.params import DynamicsParams, fit_params
+    from spatialwm.dynamics.training import collect_transitions, train_residual
     from spatialwm.errors import InputError
     from spatialwm.world import WorldModel
     from spatialwm.world_eval import load_episodes, position_error
 
-    if args.horizon < 1 or args.every < 1:
-        raise InputError("--horizon and --every must be positive")
-    pairs = load_episodes(args.episodes, args.runs, args.preset)
-    base = [(WorldModel.load(r, dynamics=DynamicsParams()), ds.episode) for ds, r in pairs]
+    if args.horizon < 1 or args.every < 1 or args.iters < 1 or args.hidden < 1:
+        raise InputError("--horizon, --every, --iters and --hidden must be positive")
+    if args.recon_steps is not None and args.recon_steps < 1:
+        raise InputError("--recon-steps must be positive")
+    pairs = load_episodes(args.episodes, args.runs, args.preset, steps=args.recon_steps)
     t0 = time.perf_counter()
-    print(f"fitting friction and density on {len(base)} episode(s), horizon {args.horizon}")
+    base = [(WorldModel.load(r, dynamics=DynamicsParams(), mode="prior"), ds.episode)
+            for ds, r in pairs]  # fmt: skip
 
-    def error(p) -> float:
-        return position_error([(wm.with_params(p), ep) for wm, ep in base],
+    def error(p: DynamicsParams, mode: str = "prior", model: DynamicsModel | None = None) -> float:
+        m = model if model is not None else DynamicsModel(p)
+        return position_error([(wm.with_model(m).with_mode(mode), ep) for wm, ep in base],
                               horizon=args.horizon, every=args.every)  # fmt: skip
 
-    params, fit = fit_params(error)
+    if args.friction is None:
+        print(f"fitting friction and density on {len(base)} episode(s), horizon {args.horizon}")
+        params, fit = fit_params(error)
+    else:
+        params = DynamicsParams(args.friction, args.density)
+        fit = {"error": error(params), "grid": []}
+    print(f"friction {params.friction:.3f}, density {params.density:.0f} kg/m^3: "
+          f"{fit['error']:.2f} cm at h={args.horizon} (prior only)")  # fmt: skip
+    fitted = [(wm.with_model(params), ep) for wm, ep in base]
+    nets, stats = {}, {}
+    for key, mode in (("residual", "prior"), ("learned_only", "learned")):
+        print(f"training the {key.replace('_', ' ')} network ({mode} base)")
+        trans = collect_transitions(fitted, base=mode)
+        nets[key], stats[key] = train_residual(trans, hidden=args.hidden, iters=args.iters,
+                                               seed=args.seed)  # fmt: skip
+    model = DynamicsModel(params, **nets)
+    errors = {mode: error(params, mode, model) for mode in ("prior+learned", "learned")}
     info = {
         "episodes": [str(Path(e).resolve().name) for e in args.episodes],
         "horizon": args.horizon,
         "every": args.every,
-        "train_position_error_cm": fit["error"],
+        "train_position_error_cm": {"prior": fit["error"], **errors},
         "grid": fit["grid"],
+        "networks": stats,
         "seconds": round(time.perf_counter() - t0, 1),
         "command": "spatialwm " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
     }
-    save_params(args.out, DynamicsParams(params.friction, params.density, info))
-    err = f"{fit['error']:.2f} cm mean position error at h={args.horizon}"
-    print(f"friction {params.friction:.3f}, density {params.density:.0f} kg/m^3: {err}; "
-          f"wrote {args.out}")  # fmt: skip
+    save_model(args.out, DynamicsModel(params, info=info, **nets))
+    print(f"training position error at h={args.horizon}: prior {fit['error']:.2f} cm, "
+          f"prior + learned {errors['prior+learned']:.2f} cm, learned only "
+          f"{errors['learned']:.2f} cm; wrote {args.out}")  # fmt: skip
     return 0

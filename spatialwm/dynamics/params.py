@@ -1,5 +1,5 @@
 """Physical parameters the prior cannot know from appearance (friction, density), estimated
-from observed trajectories, and the small JSON model file that holds them.
+from observed trajectories (the model file that holds them: :mod:`spatialwm.dynamics.model`).
 
 :func:`fit_params` is system identification: a search over the parameters that minimises the
 prior's position error on training episodes (rollouts of ``horizon`` steps from the true state
@@ -9,18 +9,8 @@ every ``every`` steps, the episodes' own actions). The default model shipped wit
 
 from __future__ import annotations
 
-import dataclasses
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
-
-from spatialwm.data.io import read_json, write_json
-from spatialwm.errors import DatasetError
-
-MODEL_FORMAT = "spatialwm.dynamics_model"
-MODEL_VERSION = 1
-DEFAULT_MODEL = Path(__file__).with_name("default_model.json")
 
 
 @dataclass(frozen=True)
@@ -30,42 +20,12 @@ class DynamicsParams:
     Attributes:
         friction: sliding friction coefficient (object-ground and object-object).
         density: kg/m^3 of the box proxies (sets masses, which matter in collisions).
-        info: provenance (episodes, command, errors) written with the model.
+        rolling_friction: resistance to rolling and tipping (m; 0 = none).
     """
 
     friction: float = 0.5
     density: float = 500.0
-    info: dict = dataclasses.field(default_factory=dict, compare=False)
-
-
-def save_params(path: str | os.PathLike, params: DynamicsParams) -> None:
-    """Write a dynamics model file (atomic)."""
-    write_json(path, {
-        "format": MODEL_FORMAT, "version": MODEL_VERSION,
-        "friction": params.friction, "density": params.density, "info": params.info,
-    })  # fmt: skip
-
-
-def load_params(path: str | os.PathLike | None = None) -> DynamicsParams:
-    """Read a dynamics model file (default: the shipped ``default_model.json``)."""
-    path = Path(path) if path is not None else DEFAULT_MODEL
-    if not path.exists():
-        raise DatasetError(f"{path}: dynamics model file not found")
-    rec = read_json(path)
-    if not isinstance(rec, dict) or rec.get("format") != MODEL_FORMAT:
-        raise DatasetError(f"{path}: not a spatialwm dynamics model")
-    if rec.get("version") != MODEL_VERSION:
-        raise DatasetError(
-            f"{path}: dynamics model version {rec.get('version')}, this spatialwm reads "
-            f"{MODEL_VERSION}; retrain it with spatialwm train-dynamics"
-        )
-    try:
-        friction, density = float(rec["friction"]), float(rec["density"])
-    except (KeyError, TypeError, ValueError) as e:
-        raise DatasetError(f"{path}: bad or missing field ({e})") from None
-    if not (0.0 <= friction <= 5.0 and 1.0 <= density <= 50_000.0):
-        raise DatasetError(f"{path}: friction {friction} or density {density} out of range")
-    return DynamicsParams(friction, density, dict(rec.get("info", {})))
+    rolling_friction: float = 0.0
 
 
 def fit_params(
@@ -113,10 +73,4 @@ def fit_params(
     }
 
 
-__all__ = [
-    "DEFAULT_MODEL",
-    "DynamicsParams",
-    "fit_params",
-    "load_params",
-    "save_params",
-]
+__all__ = ["DynamicsParams", "fit_params"]

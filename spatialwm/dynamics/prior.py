@@ -50,12 +50,20 @@ from spatialwm.dynamics.proxy import Proxies, _unit_corners
 from spatialwm.errors import InputError
 from spatialwm.scene.state import SceneState, quat_conjugate, quat_multiply, quat_to_matrix
 
-__all__ = ["MAX_PLACE_DISTANCE", "MAX_PUSH_SPEED", "PhysicsPrior", "step_prior"]
+__all__ = [
+    "MAX_PLACE_DISTANCE",
+    "MAX_PUSH_SPEED",
+    "PhysicsPrior",
+    "apply_actions",
+    "simulate_state",
+    "step_prior",
+]
 
 MAX_PUSH_SPEED = 20.0  # m/s
 MAX_PLACE_DISTANCE = 100.0  # m from the world origin
 MAX_DT = 10.0  # s per simulate call
 GRAVITY = -9.81
+SLEEP_GROUND_GAP = 0.003  # m: a proxy this close to the ground rests on it
 
 
 # ------------------------------------------------------------------- quaternions (numpy)
@@ -122,6 +130,8 @@ def _mjcf(
     geom: str,
     solref: tuple[float, float],
     solimp: tuple[float, float, float],
+    rolling_friction: float = 0.0,
+    torsional_friction: float = 0.0,
 ) -> str:
     """MJCF text of the ground and the proxies (bodies named ``obj<id>``)."""
     assets, bodies = [], []
@@ -138,11 +148,13 @@ def _mjcf(
         bodies.append(
             f'<body name="obj{oid}" pos="0 0 {0.2 * (k + 1):.3f}"><freejoint/>'
             f'<geom name="obj{oid}" {shape} mass="{mass:.9g}" '
-            f'friction="{mu:.9g} 0.005 0.0001" priority="1"/></body>'
+            f'friction="{mu:.9g} {torsional_friction:.9g} {rolling_friction:.9g}" '
+            f'priority="1"/></body>'
         )
+    condim = 6 if rolling_friction > 0 or torsional_friction > 0 else 3
     return f"""<mujoco model="spatialwm_prior">
   <option timestep="{timestep:.12g}" gravity="0 0 {gravity:.9g}"/>
-  <default><geom condim="3" solref="{_fmt(solref)}" solimp="{_fmt(solimp)}"/></default>
+  <default><geom condim="{condim}" solref="{_fmt(solref)}" solimp="{_fmt(solimp)}"/></default>
   <asset>{"".join(assets)}</asset>
   <worldbody>
     <geom name="ground" type="plane" size="0 0 1" friction="0 0.005 0.0001" priority="0"/>
@@ -166,6 +178,17 @@ class PhysicsPrior:
         solimp: MuJoCo contact impedance; the default is stiffer than MuJoCo's.
         max_ground_penetration: objects deeper than this in the ground (m) are lifted onto it
             before simulating; ``None`` disables it.
+        rolling_friction: MuJoCo rolling friction (m: the resisting torque is at most this
+            times the normal force); > 0 (or ``torsional_friction`` > 0) switches contacts to
+            ``condim="6"``. Resists tipping and rolling, as Bullet's rolling friction does.
+        torsional_friction: MuJoCo torsional (spinning) friction (m).
+        sleep_speed, sleep_spin: an object starting a step on the ground (its proxy within
+            3 mm of it) and slower than both (m/s, rad/s) is *asleep*, as rigid-body engines
+            deactivate resting bodies: it is simulated, but
+            unless it touches an awake object during the step (which wakes it; contact
+            spreads through stacks) it ends the step exactly where it started, at rest. This
+            keeps bystanders still when their proxies are not in perfect equilibrium (a box
+            around a mug, a pose from another source). ``sleep_speed=None``: no sleeping.
 
     Not thread-safe: one instance owns one ``MjData``. Use one per thread.
     """
@@ -180,8 +203,16 @@ class PhysicsPrior:
         solref: tuple[float, float] | None = None,
         solimp: tuple[float, float, float] = (0.95, 0.99, 0.001),
         max_ground_penetration: float | None = 0.003,
+        rolling_friction: float = 0.0,
+        torsional_friction: float = 0.0,
+        sleep_speed: float | None = 0.05,
+        sleep_spin: float = 0.5,
     ) -> None:
         _check_proxies(proxies)
+        for name, v in (("rolling_friction", rolling_friction),
+                        ("torsional_friction", torsional_friction)):  # fmt: skip
+            if not (math.isfinite(v) and 0.0 <= v <= 1.0):
+                raise InputError(f"PhysicsPrior: {name} must be in [0, 1] m, got {v}")
         if geom not in ("box", "hull"):
             raise InputError(f"PhysicsPrior: geom must be 'box' or 'hull', got {geom!r}")
         if geom == "hull" and proxies.hull is None:
@@ -192,6 +223,8 @@ class PhysicsPrior:
         self.timestep = float(timestep)
         self.geom = geom
         self.max_ground_penetration = max_ground_penetration
+        self.sleep_speed = None if sleep_speed is None else float(sleep_speed)
+        self.sleep_spin = float(sleep_spin)
         if solref is None:
             solref = (2.0 * self.timestep, 1.0)
         self.model = mujoco.MjModel.from_xml_string(
@@ -202,9 +235,13 @@ class PhysicsPrior:
                 geom=geom,
                 solref=solref,
                 solimp=solimp,
+                rolling_friction=rolling_friction,
+                torsional_friction=torsional_friction,
             )
         )
         self._data = mujoco.MjData(self.model)
+        # geom id -> object index (body order), -1 for the ground
+        self._geom_object = np.asarray(self.model.geom_bodyid, dtype=np.int64) - 1
         self._centre = proxies.centre.detach().cpu().double().numpy()  # [K, 3]
         self._rotation = _qnormalize(proxies.rotation.detach().cpu().double().numpy())
         if geom == "hull":
@@ -225,9 +262,10 @@ class PhysicsPrior:
 
     # -------------------------------------------------------------------- conversions
     def _to_body(
-        self, p: np.ndarray, q: np.ndarray, v: np.ndarray, w: np.ndarray
+        self, p: np.ndarray, q: np.ndarray, v: np.ndarray, w: np.ndarray, *, lift: bool = True
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Object-frame state -> MuJoCo free-joint state ``(pos, quat, linvel, local angvel)``."""
+        """Object-frame state -> MuJoCo free-joint state ``(pos, quat, linvel, local angvel)``;
+        ``lift``: apply ``max_ground_penetration``."""
         q = _qnormalize(q)
         arm = _rotate(_qmat(q), self._centre)  # canonical origin -> box centre, world
         qb = _qnormalize(_qmul(q, self._rotation))
@@ -235,7 +273,7 @@ class PhysicsPrior:
         pb = p + arm
         vb = v + np.cross(w, arm)
         wb = np.einsum("kji,kj->ki", Rb, w)  # R^T w
-        if self.max_ground_penetration is not None:
+        if lift and self.max_ground_penetration is not None:
             for k, s in enumerate(self._support):
                 lowest = float((s @ Rb[k].T)[:, 2].min() + pb[k, 2])
                 if lowest < -self.max_ground_penetration:
@@ -306,14 +344,94 @@ class PhysicsPrior:
         qvel = d.qvel.reshape(k, 6)
         qpos[:, :3], qpos[:, 3:] = pb, qb
         qvel[:, :3], qvel[:, 3:] = vb, wb
-        mujoco.mj_step(m, d, nstep=n)
-        out = self._from_body(
+        awake = np.ones(k, dtype=bool)
+        if self.sleep_speed is not None:
+            speed = np.linalg.norm(arrays[2], axis=-1)
+            spin = np.linalg.norm(arrays[3], axis=-1)
+            Rb = _qmat(qb)
+            lowest = np.array([float((sup @ Rb[i].T)[:, 2].min() + pb[i, 2])
+                               for i, sup in enumerate(self._support)])  # fmt: skip
+            grounded = lowest < SLEEP_GROUND_GAP
+            awake = (speed > self.sleep_speed) | (spin > self.sleep_spin) | ~grounded
+        if awake.all():
+            mujoco.mj_step(m, d, nstep=n)
+        else:
+            obj = self._geom_object
+            for _ in range(n):
+                mujoco.mj_step(m, d)
+                if d.ncon:
+                    pairs = obj[d.contact.geom[: d.ncon]]  # [ncon, 2] object index or -1
+                    pairs = pairs[(pairs >= 0).all(axis=1)]
+                    for a, b in pairs:
+                        if awake[a] != awake[b]:
+                            awake[a] = awake[b] = True  # touched by a moving object
+        out = list(self._from_body(
             d.qpos.reshape(k, 7)[:, :3].copy(),
             d.qpos.reshape(k, 7)[:, 3:].copy(),
             d.qvel.reshape(k, 6)[:, :3].copy(),
             d.qvel.reshape(k, 6)[:, 3:].copy(),
-        )
+        ))  # fmt: skip
+        if not awake.all():  # objects still asleep stay exactly where they were
+            rest = ~awake
+            q = _qnormalize(arrays[1][rest])
+            unlifted = self._to_body(*arrays, lift=False)[0]
+            out[0][rest] = arrays[0][rest] + (pb - unlifted)[rest]  # only lifted, if sunk
+            out[1][rest] = q * np.where(q[:, :1] < 0, -1.0, 1.0)
+            out[2][rest] = 0.0
+            out[3][rest] = 0.0
         return tuple(torch.from_numpy(np.ascontiguousarray(a)).float() for a in out)  # type: ignore[return-value]
+
+    def separate(
+        self,
+        positions: Tensor,
+        orientations: Tensor,
+        *,
+        tolerance: float = 0.001,
+        iterations: int = 20,
+    ) -> Tensor:
+        """Translate the proxies out of each other and out of the ground (no rotation, no
+        velocity change): the structural prior's non-interpenetration, enforced on a state
+        that something other than the simulator (a learned correction) produced.
+
+        Each iteration finds MuJoCo's contacts deeper than ``tolerance`` (m); an object in
+        the ground is lifted by its depth, two overlapping objects move apart along the
+        contact normal by half the depth each (plus ``tolerance / 2``). Returns the new
+        ``[K, 3]`` positions (float32; unchanged rows where nothing overlapped)."""
+        k = self.num_objects
+        p = positions.detach().cpu().double().numpy().copy()
+        if k == 0:
+            return torch.from_numpy(p).float()
+        q = _qnormalize(orientations.detach().cpu().double().numpy())
+        zeros = np.zeros((k, 3))
+        m, d = self.model, self._data
+        ground_id = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_GEOM, "ground")
+        body_of = {int(m.body_geomadr[b]): b - 1 for b in range(1, m.nbody)}  # geom -> object
+        for _ in range(iterations):
+            pb, qb, _, _ = self._to_body(p, q, zeros, zeros, lift=False)
+            mujoco.mj_resetData(m, d)
+            d.qpos.reshape(k, 7)[:, :3] = pb
+            d.qpos.reshape(k, 7)[:, 3:] = qb
+            mujoco.mj_forward(m, d)
+            moved = False
+            delta = np.zeros((k, 3))
+            for c in d.contact[: d.ncon]:
+                depth = -float(c.dist)
+                if depth <= tolerance:
+                    continue
+                n = np.asarray(c.frame[:3], dtype=np.float64)  # from geom1 to geom2
+                if ground_id in (c.geom1, c.geom2):
+                    obj = body_of[int(c.geom2 if c.geom1 == ground_id else c.geom1)]
+                    delta[obj, 2] = max(delta[obj, 2], depth)
+                else:
+                    a, b = body_of[int(c.geom1)], body_of[int(c.geom2)]
+                    push = 0.5 * (depth + 0.5 * tolerance) * n
+                    delta[a] -= push
+                    delta[b] += push
+                moved = True
+            if not moved:
+                break
+            p = p + delta
+        return torch.from_numpy(p).float()
 
     def penetration(self, positions: Tensor, orientations: Tensor) -> tuple[float, float]:
         """Deepest interpenetration (m) of the proxies at the given poses: ``(object-ground,
@@ -327,6 +445,7 @@ class PhysicsPrior:
             _qnormalize(orientations.detach().cpu().double().numpy()),
             zeros,
             zeros,
+            lift=False,
         )
         m, d = self.model, self._data
         mujoco.mj_resetData(m, d)
@@ -367,49 +486,36 @@ def _object_group(state: SceneState, object_id: object, where: str) -> int:
     return g
 
 
-def step_prior(
-    prior: PhysicsPrior,
-    state: SceneState,
-    action: Action | Sequence[Action] | None = None,
-    *,
-    dt: float = 0.1,
-) -> SceneState:
-    """One step of the physics prior: apply ``action`` (or a step's list of actions, in
-    order), then simulate ``dt`` seconds.
+def apply_actions(state: SceneState, action: Action | Sequence[Action] | None) -> SceneState:
+    """A step's actions applied to ``state`` (in order), before any time passes.
 
     Push: the object's linear velocity becomes the action's (angular velocity kept). Place:
     the object's canonical frame moves to the pose and both velocities become zero. Wait and
-    camera actions change no object. The background (group 0) never moves.
-
-    Returns a new state with new poses and velocities and ``step + 1``; ``state`` is not
-    modified. Raises ``InputError`` for an unknown object id, a non-finite or absurd action
-    (push faster than 20 m/s, place farther than 100 m or with a zero quaternion) or a
-    ``prior`` built for other objects.
+    camera actions change no object. Returns a new state (same ``step``); ``state`` is not
+    modified. Raises ``InputError`` for an unknown object id, the background, or a non-finite
+    or absurd action (push faster than 20 m/s, place farther than 100 m or with a zero
+    quaternion).
     """
-    ids = state.object_ids[1:].cpu()
-    if prior.num_objects != len(ids) or not torch.equal(prior.object_ids.cpu(), ids):
-        raise InputError(
-            f"step_prior: the prior simulates objects {prior.object_ids.tolist()} but the "
-            f"state has {ids.tolist()}"
-        )
     actions = step_actions(action)
-    pos = state.positions[1:].detach().cpu().double().clone()
-    quat = state.orientations[1:].detach().cpu().double().clone()
-    lin = state.linear_velocity[1:].detach().cpu().double().clone()
-    ang = state.angular_velocity[1:].detach().cpu().double().clone()
+    if not actions:
+        return state
+    pos = state.positions.detach().cpu().double().clone()
+    quat = state.orientations.detach().cpu().double().clone()
+    lin = state.linear_velocity.detach().cpu().double().clone()
+    ang = state.angular_velocity.detach().cpu().double().clone()
     for i, a in enumerate(actions):
-        where = f"step_prior: action {i} ({getattr(a, 'type', type(a).__name__)})"
+        where = f"step: action {i} ({getattr(a, 'type', type(a).__name__)})"
         if isinstance(a, PushAction):
-            k = _object_group(state, a.object, where) - 1
+            g = _object_group(state, a.object, where)
             v = _check_finite(a.velocity, 3, f"{where}.velocity")
             speed = float(np.linalg.norm(v))
             if speed > MAX_PUSH_SPEED:
                 raise InputError(
                     f"{where}.velocity: speed {speed:.4g} m/s exceeds {MAX_PUSH_SPEED} m/s"
                 )
-            lin[k] = torch.from_numpy(v)
+            lin[g] = torch.from_numpy(v)
         elif isinstance(a, PlaceAction):
-            k = _object_group(state, a.object, where) - 1
+            g = _object_group(state, a.object, where)
             pose = _check_finite(a.pose, 7, f"{where}.pose")
             dist = float(np.linalg.norm(pose[:3]))
             if dist > MAX_PLACE_DISTANCE:
@@ -420,15 +526,38 @@ def step_prior(
             qn = float(np.linalg.norm(pose[3:]))
             if qn < 1e-6:
                 raise InputError(f"{where}.pose: zero quaternion")
-            pos[k] = torch.from_numpy(pose[:3])
-            quat[k] = torch.from_numpy(pose[3:] / qn)
-            lin[k] = 0.0
-            ang[k] = 0.0
+            pos[g] = torch.from_numpy(pose[:3])
+            quat[g] = torch.from_numpy(pose[3:] / qn)
+            lin[g] = 0.0
+            ang[g] = 0.0
         elif not isinstance(a, (WaitAction, CameraAction)):
             raise InputError(f"{where}: not an action: {a!r}")
+
+    def like(new: Tensor, old: Tensor) -> Tensor:
+        return new.to(dtype=old.dtype, device=old.device)
+
+    return state.replace(
+        positions=like(pos, state.positions),
+        orientations=like(quat, state.orientations),
+        linear_velocity=like(lin, state.linear_velocity),
+        angular_velocity=like(ang, state.angular_velocity),
+    )
+
+
+def simulate_state(prior: PhysicsPrior, state: SceneState, dt: float = 0.1) -> SceneState:
+    """Let ``dt`` seconds pass under the prior (no actions): the next state, ``step + 1``."""
+    ids = state.object_ids[1:].cpu()
+    if prior.num_objects != len(ids) or not torch.equal(prior.object_ids.cpu(), ids):
+        raise InputError(
+            f"step_prior: the prior simulates objects {prior.object_ids.tolist()} but the "
+            f"state has {ids.tolist()}"
+        )
     if not (isinstance(dt, (int, float)) and math.isfinite(dt) and 0.0 < dt <= MAX_DT):
         raise InputError(f"step_prior: dt must be in (0, {MAX_DT}] s, got {dt!r}")
-    new = prior.simulate(pos, quat, lin, ang, float(dt))
+    new = prior.simulate(
+        state.positions[1:], state.orientations[1:],
+        state.linear_velocity[1:], state.angular_velocity[1:], float(dt),
+    )  # fmt: skip
 
     def merge(old: Tensor, rows: Tensor) -> Tensor:
         return torch.cat([old[:1], rows.to(dtype=old.dtype, device=old.device)])
@@ -440,3 +569,19 @@ def step_prior(
         angular_velocity=merge(state.angular_velocity, new[3]),
         step=state.step + 1,
     )
+
+
+def step_prior(
+    prior: PhysicsPrior,
+    state: SceneState,
+    action: Action | Sequence[Action] | None = None,
+    *,
+    dt: float = 0.1,
+) -> SceneState:
+    """One step of the physics prior: :func:`apply_actions`, then :func:`simulate_state`.
+
+    Returns a new state with new poses and velocities and ``step + 1``; ``state`` is not
+    modified. Raises ``InputError`` for bad actions (see :func:`apply_actions`), a bad ``dt``
+    or a ``prior`` built for other objects.
+    """
+    return simulate_state(prior, apply_actions(state, action), dt)

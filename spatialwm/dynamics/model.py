@@ -1,0 +1,174 @@
+"""The dynamics model: estimated physical parameters plus learned residual networks, one
+JSON file, and the step function that combines them with the physics prior.
+
+Modes of :func:`step_dynamics` (the evaluation's ablations):
+
+* ``"prior"``: the MuJoCo prior with the model's physical parameters;
+* ``"prior+learned"`` (default): the prior, then the residual network's correction;
+* ``"learned"``: plain kinematic integration, then the ``learned_only`` network's correction
+  (no physics engine: what learning alone achieves with the same data).
+
+File (``spatialwm train-dynamics --out``; the default model ships as
+``spatialwm/dynamics/default_model.json``)::
+
+    {"format": "spatialwm.dynamics_model", "version": 2,
+     "friction": 0.6, "density": 1000.0, "rolling_friction": 0.0,
+     "residual": {hidden, radius, state: {name: {shape, f32 (base64)}}} | null,
+     "learned_only": {...} | null,
+     "info": {provenance: episodes, command, training errors}}
+
+Version 1 files (parameters only) still load, with no networks.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from spatialwm.data.actions import Action, PlaceAction, PushAction, step_actions
+from spatialwm.data.io import read_json, write_json
+from spatialwm.dynamics.params import DynamicsParams
+from spatialwm.dynamics.prior import PhysicsPrior, apply_actions, simulate_state
+from spatialwm.dynamics.residual import Poses as _Poses
+from spatialwm.dynamics.residual import ResidualNet, correct, integrate, net_from_json, net_to_json
+from spatialwm.errors import DatasetError, InputError
+from spatialwm.scene.state import SceneState
+
+__all__ = [
+    "DEFAULT_MODEL",
+    "MODES",
+    "DynamicsModel",
+    "DynamicsParams",
+    "load_model",
+    "save_model",
+    "step_dynamics",
+]
+
+MODEL_FORMAT = "spatialwm.dynamics_model"
+MODEL_VERSION = 2
+DEFAULT_MODEL = Path(__file__).with_name("default_model.json")
+MODES = ("prior", "prior+learned", "learned")
+
+
+@dataclass(frozen=True)
+class DynamicsModel:
+    """Physical parameters + the residual network on the prior + the learned-only network.
+
+    Attributes:
+        params: the prior's physical parameters.
+        residual: corrects the prior's step (``None``: the prior alone).
+        learned_only: corrects kinematic integration (the ablation without physics).
+        info: provenance (episodes, command, errors), written with the model.
+    """
+
+    params: DynamicsParams = field(default_factory=DynamicsParams)
+    residual: ResidualNet | None = None
+    learned_only: ResidualNet | None = None
+    info: dict = field(default_factory=dict, compare=False)
+
+
+def save_model(path: str | os.PathLike, model: DynamicsModel) -> None:
+    """Write a dynamics model file (atomic)."""
+    p = model.params
+    write_json(path, {
+        "format": MODEL_FORMAT, "version": MODEL_VERSION,
+        "friction": p.friction, "density": p.density, "rolling_friction": p.rolling_friction,
+        "residual": net_to_json(model.residual) if model.residual is not None else None,
+        "learned_only": (net_to_json(model.learned_only)
+                         if model.learned_only is not None else None),
+        "info": model.info,
+    })  # fmt: skip
+
+
+def load_model(path: str | os.PathLike | None = None) -> DynamicsModel:
+    """Read a dynamics model file (default: the shipped ``default_model.json``)."""
+    path = Path(path) if path is not None else DEFAULT_MODEL
+    if not path.exists():
+        raise DatasetError(f"{path}: dynamics model file not found")
+    rec = read_json(path)
+    if not isinstance(rec, dict) or rec.get("format") != MODEL_FORMAT:
+        raise DatasetError(f"{path}: not a spatialwm dynamics model")
+    version = rec.get("version")
+    if version not in (1, MODEL_VERSION):
+        raise DatasetError(
+            f"{path}: dynamics model version {version}, this spatialwm reads 1 and "
+            f"{MODEL_VERSION}; retrain it with spatialwm train-dynamics"
+        )
+    try:
+        friction, density = float(rec["friction"]), float(rec["density"])
+        rolling = float(rec.get("rolling_friction", 0.0))
+    except (KeyError, TypeError, ValueError) as e:
+        raise DatasetError(f"{path}: bad or missing field ({e})") from None
+    if not (0.0 <= friction <= 5.0 and 1.0 <= density <= 50_000.0 and 0.0 <= rolling <= 1.0):
+        raise DatasetError(
+            f"{path}: friction {friction}, density {density} or rolling_friction {rolling} "
+            "out of range"
+        )
+    nets = {}
+    for key in ("residual", "learned_only"):
+        r = rec.get(key)
+        nets[key] = net_from_json(r, f"{path}: {key}") if r is not None else None
+    return DynamicsModel(
+        DynamicsParams(friction, density, rolling), info=dict(rec.get("info", {})), **nets
+    )
+
+
+def _acted(state: SceneState, actions: Sequence[Action]) -> torch.Tensor:
+    acted = torch.zeros(state.num_groups - 1)
+    for a in actions:
+        if isinstance(a, (PushAction, PlaceAction)):
+            acted[state.group_of(int(a.object)) - 1] = 1.0
+    return acted
+
+
+def moved_mask(after: SceneState, base: SceneState) -> torch.Tensor:
+    """``[K]`` 0 for objects the step left exactly in place and at rest (asleep), else 1."""
+    still = (
+        (base.positions[1:] == after.positions[1:]).all(-1)
+        & (base.linear_velocity[1:] == 0).all(-1)
+        & (base.angular_velocity[1:] == 0).all(-1)
+    )
+    return (~still).double()
+
+
+def step_dynamics(
+    model: DynamicsModel,
+    prior: PhysicsPrior,
+    state: SceneState,
+    action: Action | Sequence[Action] | None = None,
+    *,
+    dt: float = 0.1,
+    mode: str = "prior+learned",
+) -> SceneState:
+    """One step of the dynamics head: apply the actions, take the base step (the prior, or
+    kinematic integration in mode ``"learned"``), then the network's correction; with the
+    prior, proxies left overlapping each other or the ground are then translated apart
+    (:meth:`~spatialwm.dynamics.prior.PhysicsPrior.separate`).
+
+    Pure: returns a new state with ``step + 1``. A mode whose network the model lacks falls
+    back to its base step. Raises ``InputError`` for bad actions, ``dt`` or ``mode``."""
+    if mode not in MODES:
+        raise InputError(f"step: mode must be one of {MODES}, got {mode!r}")
+    actions = step_actions(action)
+    after = apply_actions(state, actions)
+    if mode == "learned":
+        if not (isinstance(dt, (int, float)) and 0.0 < dt <= 10.0):
+            raise InputError(f"step: dt must be in (0, 10] s, got {dt!r}")
+        base, net = integrate(after, float(dt)), model.learned_only
+    else:
+        base = simulate_state(prior, after, dt)
+        net = model.residual if mode == "prior+learned" else None
+    if net is not None and state.num_groups > 1:
+        corr = net.predict(_Poses.of(after), _Poses.of(base), prior.proxies, _acted(state, actions))
+        if mode != "learned":  # objects the prior kept asleep stay asleep
+            corr = corr * moved_mask(after, base)[:, None]
+        base = correct(base, corr)
+    if mode != "learned" and state.num_groups > 1:  # the prior's non-interpenetration
+        pos = prior.separate(base.positions[1:], base.orientations[1:])
+        pos = torch.cat([base.positions[:1], pos.to(base.positions)])
+        base = base.replace(positions=pos)
+    return base

@@ -1,0 +1,251 @@
+"""The learned part of the dynamics head: a graph network that corrects a base step.
+
+A *base* dynamics (the MuJoCo prior, or plain kinematic integration for the "learned only"
+ablation) takes the state after the step's actions, ``s_a``, to ``s_b`` one step later. The
+network looks at both (per object: velocities, pose change, up vectors, proxy size and
+clearance above the ground; per pair of objects: relative position, velocity and motion) and
+predicts a correction of ``s_b`` towards the truth: ``dp`` (m), ``drot`` (rotation vector,
+rad, applied on the left), ``dv`` (m/s), ``dw`` (rad/s), all world frame.
+
+Architecture (message passing over a complete graph of the objects, pairs farther apart than
+``radius`` masked): node encoder MLP -> edge MLP on ``[h_i, h_j, e_ij]`` summed over
+neighbours -> decoder MLP on ``[h_i, m_i]`` -> 12 numbers, scaled by the training targets'
+spread and clamped to physical bounds. Inputs are standardised with statistics stored in the
+network. It has no notion of a world origin or heading: features are built from differences,
+heights and world-frame vectors, and training augments every scene with a random rotation
+about +Z (the ground is isotropic), so it learns corrections that hold in any heading.
+
+Everything here is pure: :func:`correct` returns a new state.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from spatialwm.dynamics.proxy import Proxies, box_corners
+from spatialwm.errors import DatasetError
+from spatialwm.scene.state import SceneState, quat_conjugate, quat_multiply, quat_to_matrix
+
+__all__ = [
+    "EDGE_FEATURES",
+    "NODE_FEATURES",
+    "ResidualNet",
+    "correct",
+    "integrate",
+    "net_from_json",
+    "net_to_json",
+    "quat_from_rotvec",
+    "rotvec_from_quat",
+    "scene_graph",
+]
+
+NODE_FEATURES = 30
+EDGE_FEATURES = 13
+OUTPUTS = 12
+# Physical bounds of one step's correction: dp (m), drot (rad), dv (m/s), dw (rad/s).
+BOUNDS = (0.3, math.pi, 3.0, 30.0)
+
+
+# --------------------------------------------------------------------------- rotations
+def rotvec_from_quat(q: Tensor) -> Tensor:
+    """``[..., 4]`` wxyz -> ``[..., 3]`` rotation vectors (angle in ``[0, pi]``)."""
+    q = q / q.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+    q = torch.where(q[..., :1] < 0, -q, q)
+    s = q[..., 1:].norm(dim=-1, keepdim=True)
+    angle = 2.0 * torch.atan2(s, q[..., :1])
+    scale = torch.where(s > 1e-9, angle / s.clamp_min(1e-12), torch.full_like(s, 2.0))
+    return q[..., 1:] * scale
+
+
+def quat_from_rotvec(r: Tensor) -> Tensor:
+    """``[..., 3]`` rotation vectors -> ``[..., 4]`` unit wxyz quaternions."""
+    angle = r.norm(dim=-1, keepdim=True)
+    half = 0.5 * angle
+    k = torch.where(angle > 1e-9, torch.sin(half) / angle.clamp_min(1e-12), 0.5 - angle**2 / 48)
+    return torch.cat([torch.cos(half), r * k], dim=-1)
+
+
+def _up(q: Tensor) -> Tensor:
+    return quat_to_matrix(q)[..., :, 2]
+
+
+# --------------------------------------------------------------------------- base steps
+def integrate(state: SceneState, dt: float) -> SceneState:
+    """Kinematic base of the "learned only" ablation: every object keeps its linear and
+    angular velocity for ``dt`` seconds (no forces, no contacts). ``step + 1``."""
+    p = state.positions + dt * state.linear_velocity
+    dq = quat_from_rotvec(dt * state.angular_velocity.double()).to(state.orientations.dtype)
+    q = quat_multiply(dq, state.orientations)
+    p, q = torch.cat([state.positions[:1], p[1:]]), torch.cat([state.orientations[:1], q[1:]])
+    return state.replace(positions=p, orientations=q, step=state.step + 1)
+
+
+def correct(state: SceneState, corrections: Tensor) -> SceneState:
+    """``state`` with per-object corrections ``[K, 12]`` (``dp, drot, dv, dw``, world frame)
+    applied to objects ``1..K``; the background is untouched."""
+    c = corrections.to(state.positions.dtype)
+    dq = quat_from_rotvec(c[:, 3:6].double()).to(state.orientations.dtype)
+    q = quat_multiply(dq, state.orientations[1:])
+    q = q / q.norm(dim=-1, keepdim=True)
+    q = torch.where(q[:, :1] < 0, -q, q)
+
+    def cat(old: Tensor, rows: Tensor) -> Tensor:
+        return torch.cat([old[:1], rows])
+
+    return state.replace(
+        positions=cat(state.positions, state.positions[1:] + c[:, 0:3]),
+        orientations=cat(state.orientations, q),
+        linear_velocity=cat(state.linear_velocity, state.linear_velocity[1:] + c[:, 6:9]),
+        angular_velocity=cat(state.angular_velocity, state.angular_velocity[1:] + c[:, 9:12]),
+    )
+
+
+# --------------------------------------------------------------------------- features
+@dataclass(frozen=True)
+class Poses:
+    """Object rows of a state (background dropped), float64: ``p [K,3]``, ``q [K,4]``,
+    ``v [K,3]``, ``w [K,3]``."""
+
+    p: Tensor
+    q: Tensor
+    v: Tensor
+    w: Tensor
+
+    @staticmethod
+    def of(state: SceneState) -> Poses:
+        return Poses(*(t[1:].detach().double() for t in (
+            state.positions, state.orientations, state.linear_velocity, state.angular_velocity
+        )))  # fmt: skip
+
+    def rotated(self, rz: Tensor, qz: Tensor) -> Poses:
+        """The same objects after rotating the world by ``rz`` [3,3] (= quaternion ``qz``)."""
+        return Poses(self.p @ rz.T, quat_multiply(qz.expand_as(self.q), self.q),
+                     self.v @ rz.T, self.w @ rz.T)  # fmt: skip
+
+
+def _clearance(proxies: Proxies, p: Tensor, q: Tensor) -> Tensor:
+    """``[K]`` height of each proxy's lowest corner above the ground (m)."""
+    return box_corners(proxies, p.float(), q.float()).double()[..., 2].amin(-1)
+
+
+def scene_graph(
+    after: Poses, base: Poses, proxies: Proxies, acted: Tensor
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Features of one scene: ``(nodes [K, 30], edges [K, K, 13], dist [K, K])``.
+
+    ``after``: objects after the step's actions; ``base``: after the base step; ``acted``:
+    ``[K]`` 1 where an action targeted the object this step."""
+    half = proxies.half_extents.double().sort(dim=-1, descending=True).values
+    dp = base.p - after.p
+    drot = rotvec_from_quat(quat_multiply(base.q, quat_conjugate(after.q)))
+    nodes = torch.cat([
+        after.v, after.w, _up(after.q), dp, drot, base.v, base.w, _up(base.q), half,
+        _clearance(proxies, after.p, after.q)[:, None],
+        _clearance(proxies, base.p, base.q)[:, None], acted.double()[:, None],
+    ], dim=-1)  # fmt: skip
+    rel = after.p[None, :, :] - after.p[:, None, :]  # [i, j] = p_j - p_i
+    dist = rel.norm(dim=-1)
+    k = len(after.p)
+    edges = torch.cat([
+        rel, dist[..., None], after.v[None] - after.v[:, None], dp[None] - dp[:, None],
+        half[None].expand(k, k, 3),
+    ], dim=-1)  # fmt: skip
+    return nodes, edges, dist
+
+
+# --------------------------------------------------------------------------- the network
+def _mlp(n_in: int, hidden: int, n_out: int) -> nn.Sequential:
+    return nn.Sequential(nn.Linear(n_in, hidden), nn.SiLU(), nn.Linear(hidden, hidden),
+                         nn.SiLU(), nn.Linear(hidden, n_out))  # fmt: skip
+
+
+class ResidualNet(nn.Module):
+    """The correction network (see the module docstring).
+
+    Args:
+        hidden: width of every MLP.
+        radius: objects farther apart than this (m, between canonical origins) exchange no
+            messages.
+    """
+
+    def __init__(self, hidden: int = 32, radius: float = 0.3) -> None:
+        super().__init__()
+        self.hidden, self.radius = int(hidden), float(radius)
+        self.node = _mlp(NODE_FEATURES, hidden, hidden)
+        self.edge = _mlp(2 * hidden + EDGE_FEATURES, hidden, hidden)
+        self.out = _mlp(2 * hidden, hidden, OUTPUTS)
+        nn.init.zeros_(self.out[-1].weight)
+        nn.init.zeros_(self.out[-1].bias)  # starts as "no correction"
+        for name, n in (("node", NODE_FEATURES), ("edge", EDGE_FEATURES), ("y", OUTPUTS)):
+            self.register_buffer(f"{name}_mean", torch.zeros(n))
+            self.register_buffer(f"{name}_std", torch.ones(n))
+        self.register_buffer("bounds", torch.tensor(BOUNDS).repeat_interleave(3))
+
+    def forward(self, nodes: Tensor, edges: Tensor, dist: Tensor, graph: Tensor) -> Tensor:
+        """Batched scenes packed along the first axis.
+
+        Args:
+            nodes: ``[N, 30]`` node features of all scenes' objects.
+            edges: ``[E, 13]`` features of ordered pairs ``(i, j)``, ``E`` pairs.
+            dist: ``[E]`` pair distances (m).
+            graph: ``[E, 2]`` int64 ``(receiver i, sender j)`` node indices.
+        Returns:
+            ``[N, 12]`` corrections in physical units (``dp, drot, dv, dw``).
+        """
+        h = self.node((nodes.float() - self.node_mean) / self.node_std)
+        e = (edges.float() - self.edge_mean) / self.edge_std
+        i, j = graph[:, 0], graph[:, 1]
+        msg = self.edge(torch.cat([h[i], h[j], e], dim=-1))
+        msg = msg * (dist.float() < self.radius)[:, None]
+        agg = torch.zeros_like(h).index_add_(0, i, msg)
+        y = self.out(torch.cat([h, agg], dim=-1)) * self.y_std + self.y_mean
+        return torch.maximum(torch.minimum(y, self.bounds), -self.bounds)
+
+    def predict(self, after: Poses, base: Poses, proxies: Proxies, acted: Tensor) -> Tensor:
+        """``[K, 12]`` corrections of one scene's base step."""
+        nodes, edges, dist = scene_graph(after, base, proxies, acted)
+        k = len(nodes)
+        ii, jj = torch.meshgrid(torch.arange(k), torch.arange(k), indexing="ij")
+        keep = ii != jj
+        graph = torch.stack([ii[keep], jj[keep]], dim=-1)
+        with torch.no_grad():
+            return self(nodes, edges[keep], dist[keep], graph).double()
+
+
+# ----------------------------------------------------------------------- serialisation
+def _encode(t: Tensor) -> dict:
+    a = t.detach().cpu().float().numpy().astype("<f4")
+    return {"shape": list(a.shape), "f32": base64.b64encode(a.tobytes()).decode("ascii")}
+
+
+def _decode(rec: dict) -> Tensor:
+    a = np.frombuffer(base64.b64decode(rec["f32"]), dtype="<f4").reshape(rec["shape"])
+    return torch.from_numpy(a.copy())
+
+
+def net_to_json(net: ResidualNet) -> dict:
+    """A JSON-able record of the network (float32 weights, base64)."""
+    return {
+        "hidden": net.hidden,
+        "radius": net.radius,
+        "state": {k: _encode(v) for k, v in net.state_dict().items()},
+    }
+
+
+def net_from_json(rec: dict, where: str = "dynamics model") -> ResidualNet:
+    """Inverse of :func:`net_to_json`; ``DatasetError`` naming ``where`` if malformed."""
+    try:
+        net = ResidualNet(hidden=int(rec["hidden"]), radius=float(rec["radius"]))
+        state = {k: _decode(v) for k, v in rec["state"].items()}
+        net.load_state_dict(state, strict=True)
+    except (KeyError, TypeError, ValueError, RuntimeError) as e:
+        raise DatasetError(f"{where}: malformed residual network ({e})") from None
+    if not all(torch.isfinite(v).all() for v in net.state_dict().values()):
+        raise DatasetError(f"{where}: residual network has non-finite weights")
+    return net.eval()

@@ -1,0 +1,98 @@
+"""Dynamics model files (parameters + networks) and the step's modes."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from conftest import blob_state
+
+from spatialwm.data.actions import PushAction
+from spatialwm.dynamics import PhysicsPrior, proxies_from_state
+from spatialwm.dynamics.model import (
+    DEFAULT_MODEL,
+    DynamicsModel,
+    DynamicsParams,
+    load_model,
+    save_model,
+    step_dynamics,
+)
+from spatialwm.dynamics.residual import ResidualNet
+from spatialwm.errors import DatasetError, InputError
+
+
+def _net(seed: int) -> ResidualNet:
+    torch.manual_seed(seed)
+    net = ResidualNet(hidden=8)
+    for p in net.parameters():
+        torch.nn.init.normal_(p, std=0.1)
+    return net.eval()
+
+
+def test_round_trip(tmp_path):
+    m = DynamicsModel(DynamicsParams(0.42, 800.0, 0.01), _net(0), _net(1), {"episodes": ["a"]})
+    save_model(tmp_path / "m.json", m)
+    back = load_model(tmp_path / "m.json")
+    assert back.params == m.params and back.info == {"episodes": ["a"]}
+    for a, b in ((m.residual, back.residual), (m.learned_only, back.learned_only)):
+        for k, v in a.state_dict().items():
+            assert torch.equal(v, b.state_dict()[k])
+
+
+def test_version_1_files_still_load(tmp_path):
+    f = tmp_path / "v1.json"
+    f.write_text(json.dumps({"format": "spatialwm.dynamics_model", "version": 1,
+                             "friction": 0.7, "density": 900, "info": {}}))  # fmt: skip
+    m = load_model(f)
+    assert m.params == DynamicsParams(0.7, 900.0) and m.residual is None
+
+
+def test_shipped_default_model_loads():
+    m = load_model()
+    assert DEFAULT_MODEL.exists() and 0 < m.params.friction < 2
+    assert "command" in m.info and m.info["episodes"]  # it says how it was made
+    assert m.residual is not None and m.learned_only is not None
+
+
+def test_bad_files(tmp_path):
+    with pytest.raises(DatasetError, match="not found"):
+        load_model(tmp_path / "none.json")
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"format": "spatialwm.dynamics_model", "version": 9}))
+    with pytest.raises(DatasetError, match="version 9"):
+        load_model(bad)
+    bad.write_text(json.dumps({"format": "spatialwm.dynamics_model", "version": 2,
+                               "friction": -1, "density": 500}))  # fmt: skip
+    with pytest.raises(DatasetError, match="out of range"):
+        load_model(bad)
+    bad.write_text(json.dumps({"format": "spatialwm.dynamics_model", "version": 2,
+                               "friction": 0.5, "density": 500,
+                               "residual": {"hidden": 8}}))  # fmt: skip
+    with pytest.raises(DatasetError, match=r"bad\.json: residual"):
+        load_model(bad)
+    bad.write_text("[]")
+    with pytest.raises(DatasetError, match="not a spatialwm dynamics model"):
+        load_model(bad)
+
+
+def test_modes_are_pure_and_deterministic(tmp_path):
+    s = blob_state(3)
+    prior = PhysicsPrior(proxies_from_state(s, density=1000, friction=0.6))
+    model = DynamicsModel(DynamicsParams(0.6, 1000.0), _net(0), _net(1))
+    before = s.positions.clone()
+    acts = [PushAction(1, (1.0, 0.0, 0.0))]
+    outs = {}
+    for mode in ("prior", "prior+learned", "learned"):
+        a = step_dynamics(model, prior, s, acts, mode=mode)
+        b = step_dynamics(model, prior, s, acts, mode=mode)
+        assert torch.equal(a.positions, b.positions) and a.step == s.step + 1
+        assert torch.isfinite(a.positions).all() and torch.isfinite(a.orientations).all()
+        outs[mode] = a
+    assert torch.equal(s.positions, before)
+    assert not torch.equal(outs["prior"].positions, outs["prior+learned"].positions)
+    # a model without networks: prior+learned is the prior
+    bare = step_dynamics(DynamicsModel(model.params), prior, s, acts, mode="prior+learned")
+    assert torch.equal(bare.positions, outs["prior"].positions)
+    with pytest.raises(InputError, match="mode"):
+        step_dynamics(model, prior, s, acts, mode="magic")
