@@ -43,6 +43,8 @@ if command -v dpkg-query >/dev/null; then
   done
 fi
 "$PYTHON" -c 'import ensurepip, venv' 2>/dev/null || packages+=(python3-venv)
+# a headless browser for the viewer's tests (playwright drives it; it downloads none here)
+command -v chromium >/dev/null || command -v chromium-browser >/dev/null || packages+=(chromium)
 "$PYTHON" - <<'EOF' || packages+=(python3-dev)
 import os, sys, sysconfig
 sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))
@@ -62,7 +64,7 @@ if ((${#packages[@]})); then
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${packages[@]}"
 else
-  echo "all present (g++, Python headers, venv, open3d's shared libraries)"
+  echo "all present (g++, Python headers, venv, open3d's shared libraries, chromium)"
 fi
 
 # ---- 2. virtual environment and Python packages ---------------------------------------------
@@ -91,8 +93,12 @@ say "building the native CPU rasterizer (once; cached by torch)"
 
 # ---- 4. demo ----------------------------------------------------------------------------------
 if ((run_demo)); then
-  say "demo: .venv/bin/spatialwm demo"
-  .venv/bin/spatialwm demo
+  # The demo ends by serving the viewer (until Ctrl+C) when run from a terminal; never in CI
+  # or without one.
+  demo_args=()
+  if [ -n "${CI:-}" ] || ! [ -t 0 ] || ! [ -t 1 ]; then demo_args=(--no-view); fi
+  say "demo: .venv/bin/spatialwm demo ${demo_args[*]}"
+  .venv/bin/spatialwm demo "${demo_args[@]}"
 fi
 echo
 echo "Done. The CLI is .venv/bin/spatialwm; tests: .venv/bin/python -m pytest -q"

@@ -26,7 +26,24 @@ def register(subparsers) -> None:
     p.add_argument("--preset", default="fast", help="reconstruction preset (default: fast)")
     p.add_argument("--force", action="store_true", help="redo a finished demo run")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--no-view", action="store_true",
+                   help="do not open the viewer at the end (it is never opened when CI is set "
+                   "or without a terminal)")  # fmt: skip
+    p.add_argument("--port", type=int, default=8080, help="viewer port (default: %(default)s)")
     p.set_defaults(func=run)
+
+
+def _interactive() -> bool:
+    """A person at a terminal (not CI, not a pipe): the demo may block in the viewer."""
+    import os
+    import sys
+
+    if os.environ.get("CI"):
+        return False
+    try:
+        return sys.stdin.isatty() and sys.stdout.isatty()
+    except (AttributeError, ValueError, OSError):
+        return False
 
 
 def run(args: argparse.Namespace) -> int:
@@ -75,4 +92,15 @@ def run(args: argparse.Namespace) -> int:
         ("metrics.json", "PSNR, SSIM, mask IoU, Gaussians, wall time"),
     ]:
         print(f"  {name:<13} {what}")
+    if args.no_view or not _interactive():
+        print(f"\nexplore it in the browser: .venv/bin/spatialwm view {run_dir}")
+        return 0
+    from viewer import ViewerApp, ViewerConfig
+
+    print("\nopening the viewer (Ctrl+C stops it; --no-view skips it)")
+    app = ViewerApp.load(run_dir, config=ViewerConfig(port=args.port)).start()
+    try:
+        app.serve_forever()
+    except KeyboardInterrupt:
+        print("viewer stopped")
     return 0
