@@ -387,3 +387,20 @@ def test_step_time_six_objects():
         f"\nstep_prior, 6 objects, dt 0.1 s: median {1e3 * times[10]:.2f} ms, "
         f"min {1e3 * times[0]:.2f} ms (target <= 5 ms)"
     )
+
+
+def test_unstable_state_is_recovered_quietly(tmp_path, monkeypatch):
+    # absurd velocities (a corrupted or learned state) make MuJoCo unstable: the step is
+    # retried with capped velocities, stays finite, and no MUJOCO_LOG.TXT is written
+    monkeypatch.chdir(tmp_path)
+    state = _scene([((0.0, 0.0, 0.02), CUBE, 0.0), ((0.05, 0.0, 0.02), CUBE, 0.0)])
+    lin, ang = state.linear_velocity.clone(), state.angular_velocity.clone()
+    ang[1] = torch.tensor([1e7, 0.0, 1e7])
+    lin[2] = torch.tensor([1e6, 0.0, 0.0])
+    state = state.replace(linear_velocity=lin, angular_velocity=ang)
+    prior = PhysicsPrior(proxies_from_state(state))
+    out = prior.simulate(state.positions[1:], state.orientations[1:], lin[1:], ang[1:], 0.1)
+    for t in out:
+        assert torch.isfinite(t).all()
+    assert float(out[2].norm(dim=-1).max()) <= 10.5 and float(out[3].norm(dim=-1).max()) <= 51
+    assert not (tmp_path / "MUJOCO_LOG.TXT").exists()

@@ -353,18 +353,41 @@ class PhysicsPrior:
                                for i, sup in enumerate(self._support)])  # fmt: skip
             grounded = lowest < SLEEP_GROUND_GAP
             awake = (speed > self.sleep_speed) | (spin > self.sleep_spin) | ~grounded
-        if awake.all():
-            mujoco.mj_step(m, d, nstep=n)
-        else:
-            obj = self._geom_object
-            for _ in range(n):
-                mujoco.mj_step(m, d)
-                if d.ncon:
-                    pairs = obj[d.contact.geom[: d.ncon]]  # [ncon, 2] object index or -1
-                    pairs = pairs[(pairs >= 0).all(axis=1)]
-                    for a, b in pairs:
-                        if awake[a] != awake[b]:
-                            awake[a] = awake[b] = True  # touched by a moving object
+
+        def run() -> bool:
+            """Step ``n`` substeps; False if MuJoCo found the simulation unstable."""
+            if awake.all():
+                mujoco.mj_step(m, d, nstep=n)
+            else:
+                obj = self._geom_object
+                for _ in range(n):
+                    mujoco.mj_step(m, d)
+                    if d.ncon:
+                        pairs = obj[d.contact.geom[: d.ncon]]  # [ncon, 2] object or -1
+                        pairs = pairs[(pairs >= 0).all(axis=1)]
+                        for a, b in pairs:
+                            if awake[a] != awake[b]:
+                                awake[a] = awake[b] = True  # touched by a moving object
+            return d.warning[mujoco.mjtWarning.mjWARN_BADQACC].number == 0
+
+        with _quiet_mujoco():
+            if not run():
+                # unstable (MuJoCo reset the bodies): start again with the velocities capped
+                # and finer substeps, and as a last resort let the objects stop where they are
+                vb = _cap(vb, MAX_SPEED)
+                wb = _cap(wb, MAX_SPIN)
+                m.opt.timestep = dt / (4 * n)
+                n = 4 * n
+                for attempt in (0, 1):
+                    mujoco.mj_resetData(m, d)
+                    qpos, qvel = d.qpos.reshape(k, 7), d.qvel.reshape(k, 6)
+                    qpos[:, :3], qpos[:, 3:] = pb, qb
+                    qvel[:, :3], qvel[:, 3:] = (vb, wb) if attempt == 0 else (0.0, 0.0)
+                    if attempt == 1:
+                        mujoco.mj_forward(m, d)
+                        break
+                    if run():
+                        break
         out = list(self._from_body(
             d.qpos.reshape(k, 7)[:, :3].copy(),
             d.qpos.reshape(k, 7)[:, 3:].copy(),
@@ -461,6 +484,27 @@ class PhysicsPrior:
             else:
                 objects = max(objects, depth)
         return ground, objects
+
+
+MAX_SPEED = 10.0  # m/s, cap of a body's speed when a step has to be retried
+MAX_SPIN = 50.0  # rad/s
+
+
+def _cap(x: np.ndarray, limit: float) -> np.ndarray:
+    n = np.linalg.norm(x, axis=-1, keepdims=True)
+    return x * np.minimum(1.0, limit / np.maximum(n, 1e-12))
+
+
+class _quiet_mujoco:
+    """Route MuJoCo's warnings (which it otherwise appends to ``MUJOCO_LOG.TXT`` in the
+    working directory) to nothing while active; callers check ``MjData.warning``."""
+
+    def __enter__(self) -> None:
+        self._previous = mujoco.get_mju_user_warning()
+        mujoco.set_mju_user_warning(lambda msg: None)
+
+    def __exit__(self, *exc) -> None:
+        mujoco.set_mju_user_warning(self._previous)
 
 
 # ---------------------------------------------------------------------------- stepping

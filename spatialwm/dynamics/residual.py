@@ -49,7 +49,7 @@ NODE_FEATURES = 30
 EDGE_FEATURES = 13
 OUTPUTS = 12
 # Physical bounds of one step's correction: dp (m), drot (rad), dv (m/s), dw (rad/s).
-BOUNDS = (0.3, math.pi, 3.0, 30.0)
+BOUNDS = (0.3, math.pi, 2.0, 10.0)
 
 
 # --------------------------------------------------------------------------- rotations

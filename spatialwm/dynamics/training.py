@@ -4,8 +4,9 @@ A *transition* is one episode step seen from the model: the true state at ``t`` 
 reconstructed scene), the step's actions applied (``after``), the base step (prior or
 kinematic integration, ``base``) and the true state at ``t + 1`` (``truth``). The network
 learns ``truth - base`` (one-step teacher forcing) with a Huber loss on standardised
-targets, full batch Adam, on scenes augmented with random rotations about +Z. When there are
-at least two episodes the last one is held out for early stopping (the weights of the best
+targets (positions weighted most: they are what a rollout accumulates), full batch Adam, on
+scenes augmented with random rotations about +Z. When there are at least two episodes, the
+last fifth of them (at least one) is held out for early stopping (the weights of the best
 validation loss are kept).
 """
 
@@ -32,6 +33,9 @@ from spatialwm.errors import InputError
 from spatialwm.scene.state import quat_conjugate, quat_multiply
 
 __all__ = ["Transition", "collect_transitions", "targets", "train_residual"]
+
+# per output (dp, drot, dv, dw, 3 each) weight of the loss; they sum to 1
+LOSS_WEIGHTS = torch.tensor([3.0] * 3 + [1.0] * 3 + [1.0] * 3 + [0.5] * 3) / 16.5
 
 
 @dataclass(frozen=True)
@@ -149,13 +153,10 @@ def train_residual(
     gen = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     episodes = sorted({t.episode for t in transitions})
-    val_ep = episodes[-1] if len(episodes) > 1 else None
-    train = _pack([t for t in transitions if t.episode != val_ep], rotations, gen)
-    val = (
-        _pack([t for t in transitions if t.episode == val_ep], 1, gen)
-        if val_ep is not None
-        else None
-    )
+    n_val = max(1, round(0.2 * len(episodes))) if len(episodes) > 1 else 0
+    val_eps = set(episodes[len(episodes) - n_val :]) if n_val else set()
+    train = _pack([t for t in transitions if t.episode not in val_eps], rotations, gen)
+    val = _pack([t for t in transitions if t.episode in val_eps], 1, gen) if val_eps else None
     net = ResidualNet(hidden=hidden, radius=radius)
     with torch.no_grad():
         net.node_mean.copy_(train["nodes"].mean(0))
@@ -169,9 +170,12 @@ def train_residual(
 
     def loss_of(batch: dict) -> Tensor:
         y = net(batch["nodes"], batch["edges"], batch["dist"], batch["graph"])
-        err = torch.nn.functional.huber_loss(
-            y / net.y_std, batch["y"] / net.y_std, delta=1.0, reduction="none"
-        ).mean(-1)
+        err = (
+            torch.nn.functional.huber_loss(
+                y / net.y_std, batch["y"] / net.y_std, delta=1.0, reduction="none"
+            )
+            @ LOSS_WEIGHTS
+        )
         return (err * batch["w"]).sum() / batch["w"].sum().clamp_min(1.0)
 
     best = (float("inf"), 0, {k: v.clone() for k, v in net.state_dict().items()})
