@@ -22,6 +22,7 @@ _COMMAND_MODULES = (
     "spatialwm.commands.rollout",
     "spatialwm.commands.train_dynamics",
     "spatialwm.commands.eval_dynamics",
+    "spatialwm.commands.track",
     "spatialwm.commands.view",
     "spatialwm.commands.bench",
 )

@@ -54,8 +54,9 @@ class WorldModel:
         offsets: ``{object_id: (t [3], r [4])}`` canonical frame in the dataset object frame.
         model: the dynamics model (physical parameters the prior is built with, residual
             networks); default: parameters only.
-        mode: ``"prior+learned"`` (default), ``"prior"`` or ``"learned"`` (see
-            :func:`~spatialwm.dynamics.model.step_dynamics`).
+        mode: ``"prior+learned"``, ``"prior"`` or ``"learned"`` (see
+            :func:`~spatialwm.dynamics.model.step_dynamics`); default: the model's own
+            (``DynamicsModel.mode``, chosen on validation episodes when it was trained).
     """
 
     def __init__(
@@ -67,12 +68,13 @@ class WorldModel:
         cameras: Mapping[str, Camera] | None = None,
         offsets: Mapping[int, tuple[Tensor, Tensor]] | None = None,
         model: DynamicsModel | None = None,
-        mode: str = "prior+learned",
+        mode: str | None = None,
     ) -> None:
+        self.model = model or DynamicsModel()
+        mode = self.model.mode if mode is None else mode
         if mode not in MODES:
             raise InputError(f"WorldModel: mode must be one of {MODES}, got {mode!r}")
         self._state = state
-        self.model = model or DynamicsModel()
         self.mode = mode
         self.prior = prior
         self.dt = float(dt)
@@ -86,14 +88,15 @@ class WorldModel:
         run: str | os.PathLike,
         dynamics: str | os.PathLike | DynamicsModel | DynamicsParams | None = None,
         *,
-        mode: str = "prior+learned",
+        mode: str | None = None,
     ) -> WorldModel:
         """Load a reconstruction run folder (``spatialwm reconstruct``'s ``--out``).
 
         ``dynamics``: a dynamics model file (``spatialwm train-dynamics``), a
         :class:`~spatialwm.dynamics.model.DynamicsModel`, or bare parameters (no learned
         part); ``None`` uses the default model shipped with the package (physical parameters
-        and residual networks trained on generator episodes). ``mode`` picks the ablation.
+        and residual networks trained on generator episodes). ``mode`` picks the ablation
+        (default: the model's own).
         """
         run = Path(run)
         if not run.is_dir():
@@ -132,7 +135,7 @@ class WorldModel:
             self.prior if model.params == self.params else _make_prior(self._state, model.params)
         )
         return WorldModel(self._state, prior, dt=self.dt, cameras=self.cameras,
-                          offsets=self.offsets, model=model, mode=self.mode)  # fmt: skip
+                          offsets=self.offsets, model=model)  # fmt: skip
 
     def with_mode(self, mode: str) -> WorldModel:
         """The same scene and model stepping in another mode (an ablation)."""
@@ -271,7 +274,7 @@ class WorldModel:
 
 def _make_prior(state: SceneState, params: DynamicsParams) -> PhysicsPrior:
     proxies = proxies_from_state(state, density=params.density, friction=params.friction)
-    return PhysicsPrior(proxies, rolling_friction=params.rolling_friction)
+    return PhysicsPrior(proxies, rolling_friction=params.rolling_friction, com_drop=params.com_drop)
 
 
 def _frame_offsets(state: SceneState, objects: Mapping) -> dict[int, tuple[Tensor, Tensor]]:

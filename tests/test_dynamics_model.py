@@ -31,10 +31,15 @@ def _net(seed: int) -> ResidualNet:
 
 
 def test_round_trip(tmp_path):
-    m = DynamicsModel(DynamicsParams(0.42, 800.0, 0.01), _net(0), _net(1), {"episodes": ["a"]})
+    m = DynamicsModel(
+        DynamicsParams(0.42, 800.0, 0.01, 0.5), _net(0), _net(1), info={"episodes": ["a"]}
+    )
     save_model(tmp_path / "m.json", m)
     back = load_model(tmp_path / "m.json")
     assert back.params == m.params and back.info == {"episodes": ["a"]}
+    assert back.mode == "prior+learned"
+    save_model(tmp_path / "p.json", DynamicsModel(m.params, mode="prior"))
+    assert load_model(tmp_path / "p.json").mode == "prior"
     for a, b in ((m.residual, back.residual), (m.learned_only, back.learned_only)):
         for k, v in a.state_dict().items():
             assert torch.equal(v, b.state_dict()[k])

@@ -143,6 +143,8 @@ def test_browser_draws_objects_and_push_moves_them(app, page):
     before = np.array(frame.position)
     page.get_by_role("button", name="Push").click()
     _wait(lambda: app.session.index == 1, "the push to be simulated")
+    with app._lock:  # the push steps the session and updates the nodes under this lock
+        pass
     after = np.array(frame.position)
     assert np.linalg.norm(after - before) > 0.02  # the node moved...
     assert np.allclose(after, app.session.state.positions[g].numpy(), atol=1e-6)  # ...to the state

@@ -192,7 +192,8 @@ def test_train_dynamics_cli(pushed, tmp_path, capsys):
     runs = tmp_path / "runs"
     shutil.copytree(run, runs / data.name)
     model = tmp_path / "model.json"
-    argv = ["train-dynamics", str(data), "--runs", str(runs), "--out", str(model),
+    # the same episode twice: the second copy is the validation episode
+    argv = ["train-dynamics", str(data), str(data), "--runs", str(runs), "--out", str(model),
             "--horizon", "2", "--every", "3", "--iters", "30"]  # fmt: skip
     assert main(argv) == 0
     m = load_model(model)
@@ -202,7 +203,9 @@ def test_train_dynamics_cli(pushed, tmp_path, capsys):
     assert m.residual is not None and m.learned_only is not None
     wm = WorldModel.load(run, dynamics=model)
     assert float(wm.prior.proxies.friction[0]) == pytest.approx(p.friction)
-    assert wm.mode == "prior+learned" and wm.model.residual is not None
+    assert wm.mode == m.mode in ("prior", "prior+learned") and wm.model.residual is not None
+    assert set(m.info["validation_position_error_cm"]) == {"prior", "prior+learned"}
+    assert WorldModel.load(run, dynamics=model, mode="learned").mode == "learned"
     assert "wrote" in capsys.readouterr().out
     # the parameters can be given instead of searched
     argv += ["--friction", "0.6", "--density", "800"]

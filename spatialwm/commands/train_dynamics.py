@@ -33,6 +33,9 @@ def register(subparsers) -> None:
                    help="skip the parameter search: use this friction (and --density)")  # fmt: skip
     p.add_argument("--density", type=float, default=1000.0,
                    help="density with --friction (kg/m^3, default 1000)")  # fmt: skip
+    p.add_argument("--com-drop", type=float, default=0.0,
+                   help="centre of mass below the proxy centre, fraction of its half height "
+                   "(0)")  # fmt: skip
     p.add_argument("--iters", type=int, default=1500, help="network training iterations (1500)")
     p.add_argument("--hidden", type=int, default=32, help="network width (32)")
     p.add_argument("--seed", type=int, default=0, help="training seed (0)")
@@ -45,7 +48,11 @@ def run(args: argparse.Namespace) -> int:
 
     from spatialwm.dynamics.model import DynamicsModel, save_model
     from spatialwm.dynamics.params import DynamicsParams, fit_params
-    from spatialwm.dynamics.training import collect_transitions, train_residual
+    from spatialwm.dynamics.training import (
+        collect_transitions,
+        train_residual,
+        validation_count,
+    )
     from spatialwm.errors import InputError
     from spatialwm.world import WorldModel
     from spatialwm.world_eval import load_episodes, position_error
@@ -56,19 +63,23 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("--recon-steps must be positive")
     pairs = load_episodes(args.episodes, args.runs, args.preset, steps=args.recon_steps)
     t0 = time.perf_counter()
+    if not 0.0 <= args.com_drop < 1.0:
+        raise InputError("--com-drop must be in [0, 1)")
     base = [(WorldModel.load(r, dynamics=DynamicsParams(), mode="prior"), ds.episode)
             for ds, r in pairs]  # fmt: skip
 
-    def error(p: DynamicsParams, mode: str = "prior", model: DynamicsModel | None = None) -> float:
+    def error(
+        p: DynamicsParams, mode: str = "prior", model: DynamicsModel | None = None, first: int = 0
+    ) -> float:
         m = model if model is not None else DynamicsModel(p)
-        return position_error([(wm.with_model(m).with_mode(mode), ep) for wm, ep in base],
+        return position_error([(wm.with_model(m).with_mode(mode), ep) for wm, ep in base[first:]],
                               horizon=args.horizon, every=args.every)  # fmt: skip
 
     if args.friction is None:
         print(f"fitting friction and density on {len(base)} episode(s), horizon {args.horizon}")
-        params, fit = fit_params(error)
+        params, fit = fit_params(error, com_drop=args.com_drop)
     else:
-        params = DynamicsParams(args.friction, args.density)
+        params = DynamicsParams(args.friction, args.density, com_drop=args.com_drop)
         fit = {"error": error(params), "grid": []}
     print(f"friction {params.friction:.3f}, density {params.density:.0f} kg/m^3: "
           f"{fit['error']:.2f} cm at h={args.horizon} (prior only)")  # fmt: skip
@@ -81,17 +92,26 @@ def run(args: argparse.Namespace) -> int:
                                                seed=args.seed)  # fmt: skip
     model = DynamicsModel(params, **nets)
     errors = {mode: error(params, mode, model) for mode in ("prior+learned", "learned")}
+    # the default mode: whichever predicts better on the validation episodes
+    first = len(base) - validation_count(len(base))
+    val, mode = {}, "prior+learned"
+    if first < len(base):  # at least two episodes: the last ones validate
+        val = {m: error(params, m, model, first) for m in ("prior", "prior+learned")}
+        mode = min(val, key=val.get)
+        print(f"validation position error at h={args.horizon}: prior {val['prior']:.2f} cm, "
+              f"prior + learned {val['prior+learned']:.2f} cm: default mode {mode}")  # fmt: skip
     info = {
         "episodes": [str(Path(e).resolve().name) for e in args.episodes],
         "horizon": args.horizon,
         "every": args.every,
         "train_position_error_cm": {"prior": fit["error"], **errors},
+        "validation_position_error_cm": val,
         "grid": fit["grid"],
         "networks": stats,
         "seconds": round(time.perf_counter() - t0, 1),
         "command": "spatialwm " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
     }
-    save_model(args.out, DynamicsModel(params, info=info, **nets))
+    save_model(args.out, DynamicsModel(params, mode=mode, info=info, **nets))
     print(f"training position error at h={args.horizon}: prior {fit['error']:.2f} cm, "
           f"prior + learned {errors['prior+learned']:.2f} cm, learned only "
           f"{errors['learned']:.2f} cm; wrote {args.out}")  # fmt: skip

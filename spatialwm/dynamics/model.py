@@ -12,9 +12,10 @@ File (``spatialwm train-dynamics --out``; the default model ships as
 ``spatialwm/dynamics/default_model.json``)::
 
     {"format": "spatialwm.dynamics_model", "version": 2,
-     "friction": 0.6, "density": 1000.0, "rolling_friction": 0.0,
+     "friction": 0.6, "density": 1000.0, "rolling_friction": 0.0, "com_drop": 0.0,
      "residual": {hidden, radius, state: {name: {shape, f32 (base64)}}} | null,
      "learned_only": {...} | null,
+     "mode": "prior+learned" | "prior",   # the mode WorldModel uses unless told otherwise
      "info": {provenance: episodes, command, training errors}}
 
 Version 1 files (parameters only) still load, with no networks.
@@ -62,12 +63,15 @@ class DynamicsModel:
         params: the prior's physical parameters.
         residual: corrects the prior's step (``None``: the prior alone).
         learned_only: corrects kinematic integration (the ablation without physics).
+        mode: the mode to step in unless told otherwise: ``train-dynamics`` picks the one
+            with the lower rollout error on its validation episodes.
         info: provenance (episodes, command, errors), written with the model.
     """
 
     params: DynamicsParams = field(default_factory=DynamicsParams)
     residual: ResidualNet | None = None
     learned_only: ResidualNet | None = None
+    mode: str = "prior+learned"
     info: dict = field(default_factory=dict, compare=False)
 
 
@@ -77,10 +81,11 @@ def save_model(path: str | os.PathLike, model: DynamicsModel) -> None:
     write_json(path, {
         "format": MODEL_FORMAT, "version": MODEL_VERSION,
         "friction": p.friction, "density": p.density, "rolling_friction": p.rolling_friction,
+        "com_drop": p.com_drop,
         "residual": net_to_json(model.residual) if model.residual is not None else None,
         "learned_only": (net_to_json(model.learned_only)
                          if model.learned_only is not None else None),
-        "info": model.info,
+        "mode": model.mode, "info": model.info,
     })  # fmt: skip
 
 
@@ -101,19 +106,31 @@ def load_model(path: str | os.PathLike | None = None) -> DynamicsModel:
     try:
         friction, density = float(rec["friction"]), float(rec["density"])
         rolling = float(rec.get("rolling_friction", 0.0))
+        com_drop = float(rec.get("com_drop", 0.0))
     except (KeyError, TypeError, ValueError) as e:
         raise DatasetError(f"{path}: bad or missing field ({e})") from None
-    if not (0.0 <= friction <= 5.0 and 1.0 <= density <= 50_000.0 and 0.0 <= rolling <= 1.0):
+    if not (
+        0.0 <= friction <= 5.0
+        and 1.0 <= density <= 50_000.0
+        and 0.0 <= rolling <= 1.0
+        and 0.0 <= com_drop < 1.0
+    ):
         raise DatasetError(
-            f"{path}: friction {friction}, density {density} or rolling_friction {rolling} "
-            "out of range"
+            f"{path}: friction {friction}, density {density}, rolling_friction {rolling} or "
+            f"com_drop {com_drop} out of range"
         )
+    mode = rec.get("mode", "prior+learned")
+    if mode not in MODES:
+        raise DatasetError(f"{path}: mode must be one of {MODES}, got {mode!r}")
     nets = {}
     for key in ("residual", "learned_only"):
         r = rec.get(key)
         nets[key] = net_from_json(r, f"{path}: {key}") if r is not None else None
     return DynamicsModel(
-        DynamicsParams(friction, density, rolling), info=dict(rec.get("info", {})), **nets
+        DynamicsParams(friction, density, rolling, com_drop),
+        mode=mode,
+        info=dict(rec.get("info", {})),
+        **nets,
     )
 
 

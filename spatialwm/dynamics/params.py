@@ -21,11 +21,14 @@ class DynamicsParams:
         friction: sliding friction coefficient (object-ground and object-object).
         density: kg/m^3 of the box proxies (sets masses, which matter in collisions).
         rolling_friction: resistance to rolling and tipping (m; 0 = none).
+        com_drop: centre of mass below the proxy's centre, as a fraction of its half height
+            (real objects are bottom-heavy more often than not; a box's centre is not).
     """
 
     friction: float = 0.5
     density: float = 500.0
     rolling_friction: float = 0.0
+    com_drop: float = 0.0
 
 
 def fit_params(
@@ -34,18 +37,20 @@ def fit_params(
     frictions: Sequence[float] = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 1.0),
     densities: Sequence[float] = (250.0, 500.0, 1000.0),
     log: Callable[[str], None] = print,
+    com_drop: float = 0.0,
 ) -> tuple[DynamicsParams, dict]:
     """Grid search, then a golden-section refinement of the friction at the best density.
 
     Args:
         error: the training error of a parameter set (e.g. mean position error, cm).
+        com_drop: kept fixed at this value.
     Returns:
         ``(best params, {"grid": [...], "error": best error})``.
     """
     grid = []
     for d in densities:
         for f in frictions:
-            e = error(DynamicsParams(f, d))
+            e = error(DynamicsParams(f, d, com_drop=com_drop))
             grid.append((f, d, e))
             log(f"  friction {f:.3f} density {d:.0f}: {e:.3f}")
     f0, d0, e0 = min(grid, key=lambda r: r[2])
@@ -55,19 +60,22 @@ def fit_params(
     g = (5**0.5 - 1) / 2
     a, b = lo, hi
     c, d = b - g * (b - a), a + g * (b - a)
-    ec, ed = error(DynamicsParams(c, d0)), error(DynamicsParams(d, d0))
+    ec, ed = (
+        error(DynamicsParams(c, d0, com_drop=com_drop)),
+        error(DynamicsParams(d, d0, com_drop=com_drop)),
+    )
     for _ in range(6):
         if ec < ed:
             b, d, ed = d, c, ec
             c = b - g * (b - a)
-            ec = error(DynamicsParams(c, d0))
+            ec = error(DynamicsParams(c, d0, com_drop=com_drop))
         else:
             a, c, ec = c, d, ed
             d = a + g * (b - a)
-            ed = error(DynamicsParams(d, d0))
+            ed = error(DynamicsParams(d, d0, com_drop=com_drop))
     best = min([(f0, e0), (c, ec), (d, ed)], key=lambda r: r[1])
     log(f"  refined friction {best[0]:.3f}: {best[1]:.3f}")
-    return DynamicsParams(best[0], d0), {
+    return DynamicsParams(best[0], d0, com_drop=com_drop), {
         "grid": [list(r) for r in grid],
         "error": best[1],
     }

@@ -132,6 +132,7 @@ def _mjcf(
     solimp: tuple[float, float, float],
     rolling_friction: float = 0.0,
     torsional_friction: float = 0.0,
+    com_drop: float = 0.0,
 ) -> str:
     """MJCF text of the ground and the proxies (bodies named ``obj<id>``)."""
     assets, bodies = [], []
@@ -145,8 +146,15 @@ def _mjcf(
             shape = f'type="mesh" mesh="hull{oid}"'
         else:
             shape = f'type="box" size="{_fmt(proxies.half_extents[k].tolist())}"'
+        inertial = ""
+        if com_drop > 0:  # centre of mass below the box centre (box inertia about it)
+            a, b, c = (float(x) for x in proxies.half_extents[k])
+            inertia = (mass / 3 * (b * b + c * c), mass / 3 * (a * a + c * c),
+                       mass / 3 * (a * a + b * b))  # fmt: skip
+            inertial = (f'<inertial pos="0 0 {-com_drop * c:.9g}" mass="{mass:.9g}" '
+                        f'diaginertia="{_fmt(inertia)}"/>')  # fmt: skip
         bodies.append(
-            f'<body name="obj{oid}" pos="0 0 {0.2 * (k + 1):.3f}"><freejoint/>'
+            f'<body name="obj{oid}" pos="0 0 {0.2 * (k + 1):.3f}"><freejoint/>{inertial}'
             f'<geom name="obj{oid}" {shape} mass="{mass:.9g}" '
             f'friction="{mu:.9g} {torsional_friction:.9g} {rolling_friction:.9g}" '
             f'priority="1"/></body>'
@@ -182,6 +190,8 @@ class PhysicsPrior:
             times the normal force); > 0 (or ``torsional_friction`` > 0) switches contacts to
             ``condim="6"``. Resists tipping and rolling, as Bullet's rolling friction does.
         torsional_friction: MuJoCo torsional (spinning) friction (m).
+        com_drop: the centre of mass sits this fraction of the box's half height below its
+            centre (``[0, 1)``; the body frame stays at the box centre).
         sleep_speed, sleep_spin: an object starting a step on the ground (its proxy within
             3 mm of it) and slower than both (m/s, rad/s) is *asleep*, as rigid-body engines
             deactivate resting bodies: it is simulated, but
@@ -207,12 +217,15 @@ class PhysicsPrior:
         torsional_friction: float = 0.0,
         sleep_speed: float | None = 0.05,
         sleep_spin: float = 0.5,
+        com_drop: float = 0.0,
     ) -> None:
         _check_proxies(proxies)
         for name, v in (("rolling_friction", rolling_friction),
                         ("torsional_friction", torsional_friction)):  # fmt: skip
             if not (math.isfinite(v) and 0.0 <= v <= 1.0):
                 raise InputError(f"PhysicsPrior: {name} must be in [0, 1] m, got {v}")
+        if not (math.isfinite(com_drop) and 0.0 <= com_drop < 1.0):
+            raise InputError(f"PhysicsPrior: com_drop must be in [0, 1), got {com_drop}")
         if geom not in ("box", "hull"):
             raise InputError(f"PhysicsPrior: geom must be 'box' or 'hull', got {geom!r}")
         if geom == "hull" and proxies.hull is None:
@@ -237,6 +250,7 @@ class PhysicsPrior:
                 solimp=solimp,
                 rolling_friction=rolling_friction,
                 torsional_friction=torsional_friction,
+                com_drop=com_drop,
             )
         )
         self._data = mujoco.MjData(self.model)
@@ -435,24 +449,21 @@ class PhysicsPrior:
             d.qpos.reshape(k, 7)[:, :3] = pb
             d.qpos.reshape(k, 7)[:, 3:] = qb
             mujoco.mj_forward(m, d)
-            moved = False
-            delta = np.zeros((k, 3))
-            for c in d.contact[: d.ncon]:
-                depth = -float(c.dist)
-                if depth <= tolerance:
-                    continue
-                n = np.asarray(c.frame[:3], dtype=np.float64)  # from geom1 to geom2
-                if ground_id in (c.geom1, c.geom2):
-                    obj = body_of[int(c.geom2 if c.geom1 == ground_id else c.geom1)]
-                    delta[obj, 2] = max(delta[obj, 2], depth)
-                else:
-                    a, b = body_of[int(c.geom1)], body_of[int(c.geom2)]
-                    push = 0.5 * (depth + 0.5 * tolerance) * n
-                    delta[a] -= push
-                    delta[b] += push
-                moved = True
-            if not moved:
+            depth = -np.asarray(d.contact.dist[: d.ncon], dtype=np.float64)
+            deep = np.flatnonzero(depth > tolerance)
+            if deep.size == 0:
                 break
+            delta = np.zeros((k, 3))
+            geoms = np.asarray(d.contact.geom[: d.ncon])[deep]  # [n, 2]
+            normals = np.asarray(d.contact.frame[: d.ncon, :3], dtype=np.float64)[deep]
+            for (g1, g2), dep, n in zip(geoms, depth[deep], normals, strict=True):
+                if ground_id in (g1, g2):
+                    obj = body_of[int(g2 if g1 == ground_id else g1)]
+                    delta[obj, 2] = max(delta[obj, 2], dep)
+                else:  # n points from geom1 to geom2
+                    push = 0.5 * (dep + 0.5 * tolerance) * n
+                    delta[body_of[int(g1)]] -= push
+                    delta[body_of[int(g2)]] += push
             p = p + delta
         return torch.from_numpy(p).float()
 

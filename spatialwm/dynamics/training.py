@@ -32,7 +32,13 @@ from spatialwm.dynamics.residual import (
 from spatialwm.errors import InputError
 from spatialwm.scene.state import quat_conjugate, quat_multiply
 
-__all__ = ["Transition", "collect_transitions", "targets", "train_residual"]
+__all__ = [
+    "Transition",
+    "collect_transitions",
+    "targets",
+    "train_residual",
+    "validation_count",
+]
 
 # per output (dp, drot, dv, dw, 3 each) weight of the loss; they sum to 1
 LOSS_WEIGHTS = torch.tensor([3.0] * 3 + [1.0] * 3 + [1.0] * 3 + [0.5] * 3) / 16.5
@@ -132,6 +138,11 @@ def _pack(transitions: Sequence[Transition], rotations: int, gen: torch.Generato
     }
 
 
+def validation_count(episodes: int) -> int:
+    """How many of ``episodes`` (the last ones) are held out for early stopping."""
+    return max(1, round(0.2 * episodes)) if episodes > 1 else 0
+
+
 def train_residual(
     transitions: Sequence[Transition],
     *,
@@ -153,7 +164,7 @@ def train_residual(
     gen = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     episodes = sorted({t.episode for t in transitions})
-    n_val = max(1, round(0.2 * len(episodes))) if len(episodes) > 1 else 0
+    n_val = validation_count(len(episodes))
     val_eps = set(episodes[len(episodes) - n_val :]) if n_val else set()
     train = _pack([t for t in transitions if t.episode not in val_eps], rotations, gen)
     val = _pack([t for t in transitions if t.episode in val_eps], 1, gen) if val_eps else None

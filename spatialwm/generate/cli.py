@@ -71,6 +71,12 @@ def register(subparsers) -> None:
     p.add_argument(
         "--dt", type=float, default=0.1, help="seconds per step, a multiple of 1/240 (default: 0.1)"
     )
+    p.add_argument(
+        "--violation", choices=("remove", "teleport"), default=None,
+        help="occlusion only: an impossible event while the first runner is fully hidden "
+        "(removed, or teleported to come out on the wrong side), recorded in no action; "
+        "same step-0 scene as the possible episode of the seed",
+    )  # fmt: skip
     p.add_argument("--force", action="store_true", help="replace an existing dataset in OUT")
     p.add_argument("--quiet", action="store_true", help="print nothing on success")
     p.set_defaults(func=run)
@@ -94,6 +100,7 @@ def run(args: argparse.Namespace) -> int:
         points=args.points,
         dt=args.dt,
         supersample=args.supersample,
+        violation=args.violation,
     )
     result = generate(args.out, config, overwrite=args.force)
     if not args.quiet:

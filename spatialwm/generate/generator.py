@@ -43,6 +43,7 @@ __all__ = ["GenerateConfig", "GenerateResult", "generate"]
 
 FORMAT_VERSION = 1
 MAX_OBJECTS = 15  # the amodal encoding has 16 bits (movable objects + the occlusion wall)
+VIOLATIONS = ("remove", "teleport")
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,11 @@ class GenerateConfig:
         dt: seconds per step.
         supersample: samples per pixel along each axis (anti-aliasing; 1 = TinyRenderer's
             raw aliased output).
+        violation: ``occlusion`` only: ``"remove"`` or ``"teleport"`` makes the first runner's
+            first exit from hiding an impossible event that no action records (removed: moved
+            far out of every view; teleported: its position across the wall and its velocity
+            mirrored, so it comes out on the wrong side). The steps before are those of the
+            possible episode of the same seed (same step-0 scene). ``None``: a possible episode.
     """
 
     preset: str = "tabletop"
@@ -78,6 +84,7 @@ class GenerateConfig:
     points: int = 8000
     dt: float = 0.1
     supersample: int = 2
+    violation: str | None = None
 
     def resolved(self) -> GenerateConfig:
         """Fill the preset's defaults and validate; raises ``InputError``."""
@@ -109,6 +116,13 @@ class GenerateConfig:
                 raise InputError(f"{name}: expected an integer in [{lo}, {hi}], got {value!r}")
         if spec.static and cfg.steps != 0:
             raise InputError(f"--steps: preset {cfg.preset!r} is a static capture; steps must be 0")
+        if cfg.violation is not None:
+            if cfg.violation not in VIOLATIONS:
+                raise InputError(
+                    f"--violation: expected one of {', '.join(VIOLATIONS)}, got {cfg.violation!r}"
+                )
+            if cfg.preset != "occlusion":
+                raise InputError("--violation: only the occlusion preset has impossible events")
         if cfg.views + cfg.cameras == 0:
             raise InputError("--views/--cameras: nothing to render (both are 0)")
         if not (isinstance(cfg.dt, (int, float)) and 0.0 < cfg.dt <= 10.0):
@@ -236,7 +250,7 @@ def _run(cfg: GenerateConfig, root: Path, log: Callable[[str], None]) -> Generat
         views = ring_views(cfg.views, camera_rng, np.array(spec.target))
         view_names = [f"view_{j:03d}" for j in range(cfg.views)]
         cam_names = [f"cam{j}" for j in range(cfg.cameras)]
-        policy = make_policy(cfg.preset, policy_rng, info)
+        policy = make_policy(cfg.preset, policy_rng, info, cfg.violation)
         if cfg.preset == "camera":
             cam_poses = dict(zip(cam_names, policy.init(cam_names), strict=True))
         else:
@@ -250,6 +264,7 @@ def _run(cfg: GenerateConfig, root: Path, log: Callable[[str], None]) -> Generat
         records: list[FrameRecord] = []
         steps: list[EpisodeStep] = []
         cloud: list[tuple[np.ndarray, np.ndarray]] = []
+        violations: list[dict] = []
         substeps = round(cfg.dt * 240)
         for t in range(cfg.steps + 1):
             states = world.states()
@@ -282,6 +297,11 @@ def _run(cfg: GenerateConfig, root: Path, log: Callable[[str], None]) -> Generat
                 ctx = Context(t, world, dict(cam_poses), {c: visibility[c] for c in cam_names})
                 actions = policy.actions(ctx)
                 _apply(world, cam_poses, actions)
+                due = getattr(policy, "violation_due", None)
+                if due is not None:
+                    policy.violation_due = None
+                    violations.append({"step": t, "object": due[0], "type": due[1]})
+                    _violate(world, *due)
                 if not spec.frozen:
                     world.simulate_steps(substeps)
             else:
@@ -298,7 +318,7 @@ def _run(cfg: GenerateConfig, root: Path, log: Callable[[str], None]) -> Generat
         extra["spatialwm"] = {
             "format_version": FORMAT_VERSION,
             "generator": "spatialwm.generate",
-            "config": asdict(cfg),
+            "config": _config_json(cfg),
             "world": {"up": [0.0, 0.0, 1.0], "units": "metres"},
         }
         write_transforms(root / "transforms.json", records, objects, extra=extra)
@@ -313,6 +333,8 @@ def _run(cfg: GenerateConfig, root: Path, log: Callable[[str], None]) -> Generat
             },
             "pose_frame": "centre of mass, world, quaternion wxyz",
         }
+        if cfg.violation is not None:
+            meta["violation"] = {"type": cfg.violation, "events": violations}
         episode = Episode(cfg.dt, tuple(steps), tuple(cam_names), meta)
         write_episode(root / "episode.json", episode)
     finally:
@@ -320,6 +342,27 @@ def _run(cfg: GenerateConfig, root: Path, log: Callable[[str], None]) -> Generat
         if renderer is not None:
             renderer.close()
     return GenerateResult(root, len(records), len(steps), objects, 0.0, tuple(runs))
+
+
+def _config_json(cfg: GenerateConfig) -> dict:
+    """The config as written to transforms.json (``violation`` only when set, so that
+    possible episodes keep their bytes)."""
+    out = asdict(cfg)
+    if out["violation"] is None:
+        del out["violation"]
+    return out
+
+
+def _violate(world: PhysicsWorld, i: int, kind: str) -> None:
+    """An impossible event on hidden object ``i`` (not recorded as an action)."""
+    s = world.state(i)
+    if kind == "remove":  # far behind the observation cameras (they look along +x), at rest
+        world.place(i, (-6.0, 0.0, s.position[2], *s.quaternion))
+        return
+    x, y, z = s.position
+    vx, vy, vz = s.linear_velocity
+    world.place(i, (x, -y, z, *s.quaternion))
+    world.push(i, (vx, -vy, vz))
 
 
 def _apply(world: PhysicsWorld, cam_poses: dict[str, np.ndarray], actions) -> None:

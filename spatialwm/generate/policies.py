@@ -114,8 +114,17 @@ class _Runner:
 
 @dataclass
 class OcclusionPolicy(Policy):
+    """Runners hide behind the wall and come out on the other side.
+
+    ``violation`` (``"remove"`` or ``"teleport"``, default none) marks the first runner's
+    first push out of hiding: :attr:`violation_due` is set to ``(object id, kind)`` for the
+    generator to apply an impossible event, unrecorded, while the object is fully hidden."""
+
     rng: np.random.Generator
     runners: list[_Runner] = field(default_factory=list)
+    violation: str | None = None
+    violation_due: tuple[int, str] | None = None
+    _violated: bool = False
 
     def _push_to(self, world: PhysicsWorld, r: _Runner, goal: np.ndarray) -> PushAction:
         p = np.array(world.state(r.id).position[:2])
@@ -145,6 +154,9 @@ class OcclusionPolicy(Policy):
                 goal = np.array([r.lane, rng.uniform(-0.04, 0.04)])
                 return [self._push_to(world, r, goal)]
             if r.phase == "hidden":
+                if self.violation and not self._violated and r is self.runners[0]:
+                    self._violated = True
+                    self.violation_due = (r.id, self.violation)
                 r.phase, r.tries = "leaving", 0
                 r.side = -r.side
                 r.wait_until = ctx.t + 2
@@ -184,14 +196,16 @@ class CameraPolicy(Policy):
         return [CameraAction(name, self._pose(name, ctx.t + 1)) for name in ctx.cameras]
 
 
-def make_policy(preset: str, rng: np.random.Generator, info: dict) -> Policy:
+def make_policy(
+    preset: str, rng: np.random.Generator, info: dict, violation: str | None = None
+) -> Policy:
     if preset == "push":
         return PushPolicy(rng, info["rest"], next_push=int(rng.integers(1, 3)))
     if preset == "occlusion":
         runners = [_Runner(i, side, lane) for i, side, lane in info["runners"]]
         for j, r in enumerate(runners):
             r.wait_until = 1 + 9 * j
-        return OcclusionPolicy(rng, runners)
+        return OcclusionPolicy(rng, runners, violation=violation)
     if preset == "camera":
         return CameraPolicy(rng)
     return Policy()

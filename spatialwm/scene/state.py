@@ -118,18 +118,31 @@ def quat_conjugate(q: Tensor) -> Tensor:
     return q * torch.tensor([1.0, -1.0, -1.0, -1.0], dtype=q.dtype, device=q.device)
 
 
+def _quat_matrix_basis() -> Tensor:
+    """``C [4, 4, 3, 3]`` with ``R(q)_ij = sum_ab q_a q_b C_abij`` for unit wxyz ``q``."""
+    c = torch.zeros(4, 4, 3, 3, dtype=torch.float64)
+    w, x, y, z = range(4)
+    terms = {  # R_ij as sums of (coefficient, a, b) over quaternion products q_a q_b
+        (0, 0): [(1, w, w), (1, x, x), (-1, y, y), (-1, z, z)],
+        (1, 1): [(1, w, w), (-1, x, x), (1, y, y), (-1, z, z)],
+        (2, 2): [(1, w, w), (-1, x, x), (-1, y, y), (1, z, z)],
+        (0, 1): [(2, x, y), (-2, w, z)], (1, 0): [(2, x, y), (2, w, z)],
+        (0, 2): [(2, x, z), (2, w, y)], (2, 0): [(2, x, z), (-2, w, y)],
+        (1, 2): [(2, y, z), (-2, w, x)], (2, 1): [(2, y, z), (2, w, x)],
+    }  # fmt: skip
+    for (i, j), parts in terms.items():
+        for k, a, b in parts:
+            c[a, b, i, j] += k
+    return c
+
+
+_QUAT_BASIS = _quat_matrix_basis()
+
+
 def quat_to_matrix(q: Tensor) -> Tensor:
     """``[..., 4]`` wxyz (any length) -> ``[..., 3, 3]`` rotation matrices."""
     q = q / q.norm(dim=-1, keepdim=True).clamp_min(1e-12)
-    w, x, y, z = q.unbind(-1)
-    return torch.stack(
-        [
-            1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y),
-            2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x),
-            2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y),
-        ],
-        -1,
-    ).reshape(*q.shape[:-1], 3, 3)  # fmt: skip
+    return torch.einsum("...a,...b,abij->...ij", q, q, _QUAT_BASIS.to(q))
 
 
 # ---------------------------------------------------------------------------- construction

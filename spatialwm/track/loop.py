@@ -1,0 +1,351 @@
+"""The observe / update loop: predict with the dynamics, associate what the cameras show with
+the predicted objects, correct the seen ones by render-and-compare, keep the unseen ones at
+their predicted pose with a growing uncertainty. Objects are never deleted for being unseen.
+
+:func:`observe_step` is a pure function of (tracking state, observation) returning the new
+tracking state and diagnostics; :func:`observe` returns the state only.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from spatialwm.errors import InputError
+from spatialwm.scene.render import Camera
+from spatialwm.scene.state import SceneState, quat_conjugate, quat_multiply
+from spatialwm.track.associate import Match, Prediction, associate, predictions
+from spatialwm.track.inputs import check_observation
+from spatialwm.track.refine import make_window, refine_poses
+from spatialwm.track.segments import Segment, segments_from_masks, segments_from_residual
+from spatialwm.track.state import TrackState, track_state
+from spatialwm.track.surprise import step_surprise
+from spatialwm.track.views import projection_jacobian, render_alone, render_scene, render_static
+
+Predict = Callable[[SceneState], SceneState]
+
+
+@dataclass(frozen=True)
+class StepInfo:
+    """Diagnostics of one observe step (``M`` groups, ``C`` cameras).
+
+    Attributes:
+        visibility: ``[M, C]`` estimated visible fraction of each object's full silhouette.
+        seen: ``[M]`` bool: corrected from the images this step.
+        matched: ``{group: {camera: Segment}}`` the association chose (for evaluation: the
+            segments' ``label`` is the input's anonymous label).
+        surprise: the step's surprise in [0, 1]; object_surprise: per group.
+        amodal: ``[M, C, H, W]`` bool full silhouettes at the new poses (group 0 empty).
+        predicted: the dynamics' prediction before correction.
+        seconds: wall time of the step.
+    """
+
+    visibility: Tensor
+    seen: Tensor
+    matched: dict[int, dict[int, Segment]]
+    surprise: float
+    object_surprise: dict[int, float]
+    amodal: Tensor
+    predicted: SceneState
+    seconds: float
+
+
+def _box_of(mask: Tensor) -> tuple[int, int, int, int] | None:
+    ys, xs = mask.nonzero(as_tuple=True)
+    if len(xs) == 0:
+        return None
+    return int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1
+
+
+def _centroid(mask: Tensor) -> tuple[float, float] | None:
+    ys, xs = mask.nonzero(as_tuple=True)
+    if len(xs) == 0:
+        return None
+    return float(xs.float().mean()) + 0.5, float(ys.float().mean()) + 0.5
+
+
+def _cover(s0: float, s1: float, a0: float, a1: float) -> float:
+    """Smallest shift of the interval ``[a0, a1)`` that covers ``[s0, s1)`` (one axis)."""
+    if s0 < a0 and s1 > a1:
+        return (s0 + s1 - a0 - a1) / 2
+    if s0 < a0:
+        return s0 - a0
+    if s1 > a1:
+        return s1 - a1
+    return 0.0
+
+
+def _coarse_shift(
+    g: int,
+    pos: Tensor,
+    cams: Sequence[Camera],
+    preds: dict[tuple[int, int], Prediction],
+    matches: dict[tuple[int, int], Match],
+    limit: float,
+) -> Tensor:
+    """Ground-plane translation ``[3]`` that moves the predicted silhouette onto the segments:
+    centre onto centre where the segment is nearly whole, else the smallest shift that makes the
+    silhouette's box cover the segment's box (it is the visible part of the object). Least
+    squares over the cameras, at most ``limit`` metres."""
+    rows, rhs, big = [], [], []
+    for c, cam in enumerate(cams):
+        m, p = matches.get((g, c)), preds.get((g, c))
+        if m is None or p is None:
+            continue
+        s = m.segment
+        box = _box_of(p.amodal)
+        if box is None:
+            r0 = p.radius
+            box = (p.centre[0] - r0, p.centre[1] - r0, p.centre[0] + r0, p.centre[1] + r0)
+        if s.area >= 0.6 * max(p.amodal_area, 1):
+            centre = _centroid(p.amodal) or p.centre
+            r = torch.tensor(s.centroid) - torch.tensor(centre)
+        else:
+            r = torch.tensor(
+                [
+                    _cover(s.box[0], s.box[2], box[0], box[2]),
+                    _cover(s.box[1], s.box[3], box[1], box[3]),
+                ],
+                dtype=torch.float32,
+            )
+        big.append(float(r.norm()) >= max(0.5 * p.radius, 2.0))
+        rows.append(projection_jacobian(pos, cam)[:, :2])
+        rhs.append(r)
+    if not any(big):  # every view agrees with the prediction (or none saw it)
+        return torch.zeros(3)
+    A, b = torch.cat(rows), torch.cat(rhs)
+    d = torch.linalg.lstsq(A, b[:, None]).solution[:, 0]
+    n = float(d.norm())
+    if n > limit:
+        d = d * (limit / n)
+    return torch.cat([d, torch.zeros(1)])
+
+
+def _keep_on_ground(pred: SceneState, prev: SceneState, groups: Sequence[int]) -> SceneState:
+    """Objects resting on the ground: keep the previous height, tilt and vertical motion and
+    take only the predicted ground-plane motion and turn about +Z (a box proxy that hops or
+    tips over in the dynamics does not carry the object with it)."""
+    pos, quat = pred.positions.clone(), pred.orientations.clone()
+    lin, ang = pred.linear_velocity.clone(), pred.angular_velocity.clone()
+    for g in groups:
+        rel = quat_multiply(pred.orientations[g], quat_conjugate(prev.orientations[g]))
+        yaw = 2.0 * math.atan2(float(rel[3]), float(rel[0]))
+        twist = torch.tensor([math.cos(yaw / 2), 0.0, 0.0, math.sin(yaw / 2)])
+        q = quat_multiply(twist, prev.orientations[g])
+        pos[g, 2] = prev.positions[g, 2]
+        quat[g] = q / q.norm()
+        lin[g, 2] = 0.0
+        ang[g, :2] = 0.0
+    return pred.replace(positions=pos, orientations=quat, linear_velocity=lin, angular_velocity=ang)
+
+
+def observe_step(
+    predict: Predict,
+    state: SceneState | TrackState,
+    images,
+    cameras,
+    masks=None,
+    *,
+    known_cameras: Mapping[str, Camera] | None = None,
+    rotation: str = "yaw",
+) -> tuple[TrackState, StepInfo]:
+    """One predict / associate / correct step.
+
+    Args:
+        predict: the dynamics, ``SceneState -> SceneState`` (e.g. ``lambda s: wm.step(s, a)``).
+        state: the previous tracking state (a plain ``SceneState`` starts tracking).
+        images: ``[C, H, W, 3]`` RGB in [0, 1]; cameras: ``C`` cameras (or names of
+            ``known_cameras``).
+        masks: optional ``[C, H, W]`` anonymous instance segments (0 = background).
+        rotation: ``"yaw"``: objects rest on the ground (the prediction's height and tilt
+            are replaced by the previous ones; refinement along the ground and about +Z);
+            ``"full"``: 6-DoF prediction and refinement.
+
+    Returns:
+        ``(new tracking state, StepInfo)``.
+    """
+    t0 = time.perf_counter()
+    ts = track_state(state)
+    images, cams, masks = check_observation(images, cameras, masks, known_cameras=known_cameras)
+    cfg = ts.config
+    prev = ts.scene
+    pred = predict(prev)
+    if not isinstance(pred, SceneState) or not torch.equal(pred.object_ids, prev.object_ids):
+        raise InputError("observe: the dynamics returned a state with other objects")
+    m = prev.num_groups
+    static = [prev.group_of(i) for i in sorted(ts.static)]
+    if static:
+        pos, quat = pred.positions.clone(), pred.orientations.clone()
+        lin, ang = pred.linear_velocity.clone(), pred.angular_velocity.clone()
+        for g in static:
+            pos[g], quat[g] = prev.positions[g], prev.orientations[g]
+            lin[g], ang[g] = 0.0, 0.0
+        pred = pred.replace(
+            positions=pos, orientations=quat, linear_velocity=lin, angular_velocity=ang
+        )
+    if rotation == "yaw":
+        pred = _keep_on_ground(pred, prev, [g for g in range(1, m) if g not in static])
+    disp = (pred.positions - prev.positions).norm(dim=-1)
+    sigma = (ts.sigma + cfg.sigma_process + cfg.sigma_motion * disp).clamp(max=cfg.sigma_max)
+    sigma[0] = 0.0
+    for g in static:
+        sigma[g] = cfg.sigma_seen
+    groups = list(range(1, m))
+    movable = [g for g in groups if g not in static]
+    C = len(cams)
+    radii = ts.radii if ts.radii is not None else torch.full((m,), 0.03)
+
+    view = render_scene(pred, cams)
+    amodal = render_alone(pred, groups, cams) > 0.5  # [G, C, H, W]
+    modal = (view.groups[..., 1:] > 0.5).permute(3, 0, 1, 2)  # [G, C, H, W]
+    if masks is not None:
+        segments = segments_from_masks(masks, images, cfg.min_pixels)
+    else:
+        background = render_static(pred, static, cams)
+        segments = segments_from_residual(
+            images, background, cfg.residual_threshold, cfg.min_pixels
+        )
+    colours = ts.colours if ts.colours is not None else None
+    preds = predictions(pred.positions, radii, sigma, groups, cams, amodal, modal, colours)
+    cgate = cfg.colour_gate if colours is not None else math.inf
+    matches, unmatched = associate(preds, segments, groups, cfg.gate, cgate)
+    # what hides each object in the prediction: pixels where another group is in front
+    front = view.groups[..., 1:].argmax(-1) + 1  # [C, H, W] strongest object group
+    solid = view.groups[..., 1:].amax(-1) > 0.5
+    occluders = {
+        (g, c): solid[c] & (front[c] != g) for g in movable for c in range(C) if (g, c) in preds
+    }
+    surprise, per_object = step_surprise(
+        preds, matches, unmatched, movable, C,
+        gate=cfg.gate, min_pixels=cfg.min_pixels, use_unmatched=masks is not None,
+        occluders=occluders,
+    )  # fmt: skip
+
+    # recovery (after the surprise is measured): objects found in no camera may take a
+    # leftover segment under a much wider gate, so that a track lost to a bad prediction (or an
+    # impossible event) is picked up again instead of staying lost
+    lost = [g for g in movable if not any((g, c) in matches for c in range(C))]
+    if lost and unmatched:
+        preds_wide = {k: p for k, p in preds.items() if k[0] in lost}
+        by_cam = [[s for s in unmatched if s.camera == c] for c in range(C)]
+        extra, _ = associate(preds_wide, by_cam, lost, cfg.gate * cfg.recovery_gate, cgate)
+        matches = {**matches, **extra}
+
+    # correct the seen movable objects
+    fit = [g for g in movable if any((g, c) in matches for c in range(C))]
+    pos = pred.positions.clone()
+    shifts: dict[int, Tensor] = {}
+    for g in fit:
+        limit = cfg.gate * cfg.recovery_gate * float(sigma[g])
+        shifts[g] = _coarse_shift(g, pos[g], cams, preds, matches, limit)
+        pos[g] = pos[g] + shifts[g]
+    start = pred.replace(positions=pos)
+    windows, boxes, full = [], [], []
+    for g in fit:
+        # a sliver (an object going behind or coming out from an occluder) constrains the pose
+        # poorly: only the coarse shift then, no render-and-compare
+        seen_part = max(
+            matches[(g, c)].segment.area / max(preds[(g, c)].amodal_area, 1)
+            for c in range(C)
+            if (g, c) in matches
+        )
+        if seen_part < cfg.min_refine_fraction:
+            continue
+        well = [
+            c
+            for c in range(C)
+            if (g, c) in matches
+            and matches[(g, c)].segment.area >= 0.6 * max(preds[(g, c)].amodal_area, 1)
+        ]
+        if len(well) >= 2:
+            full.append(g)
+        for c in range(C):
+            mt = matches.get((g, c))
+            if mt is None:
+                continue
+            p = preds[(g, c)]
+            off = (projection_jacobian(pred.positions[g], cams[c]) @ shifts[g]).tolist()
+            bx = [mt.segment.box]
+            ab = _box_of(p.amodal)
+            if ab is not None:
+                bx.append((ab[0] + off[0], ab[1] + off[1], ab[2] + off[0], ab[3] + off[1]))
+            boxes.append(bx)
+            windows.append((g, c, mt.segment))
+    new = start
+    if windows:
+        wins = [
+            make_window(g, c, bx, cfg.window_pad, seg)
+            for (g, c, seg), bx in zip(windows, boxes, strict=True)
+        ]
+        new, _ = refine_poses(
+            start, wins, images, cams, view, sigma, cfg,
+            use_masks=masks is not None, rotation=rotation, full=full,
+        )  # fmt: skip
+
+    # visibility and memory
+    final_amodal = torch.zeros(m, C, *images.shape[1:3], dtype=torch.bool)
+    final_amodal[1:] = amodal
+    if fit:
+        final_amodal[fit] = render_alone(new, fit, cams) > 0.5
+    vis = torch.zeros(m, C)
+    matched: dict[int, dict[int, Segment]] = {}
+    for (g, c), mt in matches.items():
+        area = int(final_amodal[g, c].sum())
+        vis[g, c] = min(1.0, mt.segment.area / max(area, 1))
+        matched.setdefault(g, {})[c] = mt.segment
+    seen = torch.zeros(m, dtype=torch.bool)
+    for g in fit:
+        seen[g] = bool((vis[g] > cfg.visible_fraction).any())
+    for g in static:
+        seen[g] = bool((vis[g] > cfg.visible_fraction).any())
+    seen_sigma = cfg.sigma_seen + 0.02 * (1.0 - vis.amax(1).clamp(0, 1)) if C else sigma
+    new_sigma = torch.where(seen, torch.minimum(seen_sigma, sigma), sigma)
+    new_sigma[0] = 0.0
+    hidden = torch.where(seen, torch.zeros_like(ts.hidden_steps), ts.hidden_steps + 1)
+    hidden[0] = 0
+    if cfg.velocity_gain > 0 and fit:
+        # alpha-beta filter: a correction of the predicted position also corrects the
+        # velocity the dynamics carries on with (along the ground)
+        dt = max(cfg.dt, 1e-6)
+        lin = new.linear_velocity.clone()
+        for g in fit:
+            if not bool(seen[g]):
+                continue
+            d = new.positions[g, :2] - pred.positions[g, :2]
+            if float(d.norm()) > cfg.velocity_deadband:
+                lin[g, :2] = lin[g, :2] + cfg.velocity_gain * d / dt
+        new = new.replace(linear_velocity=lin)
+    out = ts.replace(
+        scene=new, sigma=new_sigma, hidden_steps=hidden, visibility=vis, surprise=surprise
+    )
+    info = StepInfo(
+        visibility=vis,
+        seen=seen,
+        matched=matched,
+        surprise=surprise,
+        object_surprise=per_object,
+        amodal=final_amodal,
+        predicted=pred,
+        seconds=time.perf_counter() - t0,
+    )
+    return out, info
+
+
+def observe(
+    predict: Predict,
+    state: SceneState | TrackState,
+    images,
+    cameras,
+    masks=None,
+    **kwargs,
+) -> TrackState:
+    """:func:`observe_step` without the diagnostics: the new :class:`TrackState`."""
+    return observe_step(predict, state, images, cameras, masks, **kwargs)[0]
+
+
+__all__ = ["Predict", "Segment", "StepInfo", "observe", "observe_step"]

@@ -1,0 +1,190 @@
+"""The tracking state: a scene state plus what the observe loop remembers per object.
+
+:class:`TrackState` is a frozen dataclass wrapping a :class:`~spatialwm.scene.state.SceneState`;
+``observe`` returns a new one each step (no hidden mutable state). Per group ``g`` (index
+into ``scene.object_ids``, background included so indices line up):
+
+* ``sigma[g]``: position standard deviation in metres (isotropic); small when the object was
+  just seen, growing while it stays hidden (see :class:`TrackConfig`).
+* ``hidden_steps[g]``: consecutive steps no camera saw the object (0 when seen).
+* ``visibility[g, c]``: estimated visible fraction of the full (amodal) silhouette in camera
+  ``c`` at the last observed step (empty before the first observation).
+* ``surprise``: the last step's prediction-error signal (see :mod:`spatialwm.track.surprise`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor
+
+from spatialwm.errors import InputError
+from spatialwm.scene.state import SceneState, group_slice
+
+
+@dataclass(frozen=True)
+class TrackConfig:
+    """Settings of the observe loop (metres, pixels, steps).
+
+    Attributes:
+        sigma_seen: position std of an object just corrected by render-and-compare.
+        sigma_process: std added every step (unmodelled motion).
+        sigma_motion: fraction of the predicted displacement added to the std (the dynamics
+            is less sure of objects it moves).
+        sigma_max: cap of the std.
+        gate: Mahalanobis gate (in standard deviations) of an association.
+        recovery_gate: an object no camera found may take a leftover segment within
+            ``gate * recovery_gate`` stds (after the surprise is measured).
+        colour_gate: a segment whose mean RGB is farther than this from the object's mean
+            colour is not that object (only rules out other-looking objects; identity among
+            look-alikes comes from geometry).
+        min_pixels: smallest instance segment (pixels) that counts as a detection.
+        iterations: Adam iterations of the pose refinement (early stop on small updates).
+        min_refine_fraction: objects seen at less than this fraction of their predicted
+            full silhouette (in their best view) get the coarse shift only.
+        lr_translation, lr_rotation: Adam step sizes (metres, radians); the translation's
+            is 0.3 std per object, at most ``lr_translation``.
+        mask_weight: weight of the mask loss against the L1 photometric loss.
+        window_pad: pixels added around an object's window.
+        render_size: every window is rendered at this many pixels square (big objects at a
+            lower resolution, small ones upsampled).
+        max_gaussians: the refinement renders at most this many Gaussians of each fitted
+            object (the most opaque and largest).
+        residual_threshold: RGB-only mode: per-pixel max channel difference above which a pixel
+            is not explained by the background.
+        visible_fraction: an object counts as visible in a view above this fraction.
+        velocity_gain: a seen object's velocity is corrected by this fraction of its
+            position correction per ``dt`` (alpha-beta filter; 0: keep the dynamics').
+        velocity_deadband: corrections below this (m) leave the velocity alone.
+        dt: seconds per step (for the velocity correction).
+    """
+
+    sigma_seen: float = 0.005
+    sigma_process: float = 0.004
+    sigma_motion: float = 0.25
+    sigma_max: float = 0.5
+    gate: float = 4.0
+    recovery_gate: float = 4.0
+    colour_gate: float = 0.2
+    min_pixels: int = 6
+    iterations: int = 12
+    min_refine_fraction: float = 0.3
+    lr_translation: float = 0.01
+    lr_rotation: float = 0.04
+    mask_weight: float = 2.0
+    window_pad: int = 6
+    render_size: int = 32
+    max_gaussians: int = 800
+    residual_threshold: float = 0.12
+    visible_fraction: float = 0.05
+    velocity_gain: float = 0.0
+    velocity_deadband: float = 0.005
+    dt: float = 0.1
+
+
+@dataclass(frozen=True)
+class TrackState:
+    """A scene state plus per-object tracking memory (see the module docstring).
+
+    Attributes:
+        scene: the current :class:`SceneState` (every object, seen or not).
+        sigma: ``[M]`` position std (m), 0 for the background.
+        hidden_steps: ``[M]`` int64 consecutive unseen steps.
+        visibility: ``[M, C]`` visible fraction per camera of the last step (``[M, 0]`` at
+            first).
+        static: object ids that never move (occluders such as a wall): not refined.
+        surprise: the last step's surprise (0 before any observation).
+        config: the loop's settings.
+        radii: ``[M]`` object radii (m) around their frames (computed once from the
+            Gaussians by :func:`track_state`).
+        colours: ``[M, 3]`` mean colour of each object's confident Gaussians (likewise).
+    """
+
+    scene: SceneState
+    sigma: Tensor
+    hidden_steps: Tensor
+    visibility: Tensor
+    static: frozenset[int] = frozenset()
+    surprise: float = 0.0
+    config: TrackConfig = field(default_factory=TrackConfig)
+    radii: Tensor | None = None
+    colours: Tensor | None = None
+
+    @property
+    def step(self) -> int:
+        return self.scene.step
+
+    def replace(self, **changes) -> TrackState:
+        """A new tracking state with ``changes`` applied."""
+        return dataclasses.replace(self, **changes)
+
+
+def track_state(
+    scene: SceneState | TrackState,
+    *,
+    static: Iterable[int] = (),
+    config: TrackConfig | None = None,
+) -> TrackState:
+    """Start tracking from ``scene`` (objects known, uncertainty ``sigma_seen``); a
+    :class:`TrackState` is returned as is (with ``config`` replaced if given)."""
+    if isinstance(scene, TrackState):
+        return scene if config is None else scene.replace(config=config)
+    if not isinstance(scene, SceneState):
+        raise InputError(f"observe: expected a SceneState or TrackState, got {type(scene)!r}")
+    cfg = config or TrackConfig()
+    m = scene.num_groups
+    known = {int(i) for i in scene.object_ids[1:]}
+    static = frozenset(int(i) for i in static)
+    if not static <= known:
+        raise InputError(f"static objects {sorted(static - known)} are not in the scene")
+    sigma = torch.full((m,), cfg.sigma_seen)
+    sigma[0] = 0.0
+    return TrackState(
+        scene=scene,
+        sigma=sigma,
+        hidden_steps=torch.zeros(m, dtype=torch.int64),
+        visibility=torch.zeros(m, 0),
+        static=static,
+        config=cfg,
+        radii=object_radii(scene),
+        colours=object_colours(scene),
+    )
+
+
+def object_radii(state: SceneState) -> Tensor:
+    """``[M]`` radius (m) of each group's Gaussians around its frame (90th percentile of the
+    confident ones), 0 for the background."""
+    g = state.gaussians
+    out = torch.zeros(state.num_groups)
+    for k in range(1, state.num_groups):
+        sl = group_slice(state, k)
+        if sl.stop <= sl.start:
+            continue
+        pts = g.means[sl]
+        solid = torch.sigmoid(g.opacities[sl]) > 0.5
+        if int(solid.sum()) >= 10:
+            pts = pts[solid]
+        out[k] = float(torch.quantile(pts.norm(dim=-1).float(), 0.9))
+    return out
+
+
+def object_colours(state: SceneState) -> Tensor:
+    """``[M, 3]`` opacity-weighted mean base colour (SH degree 0) of each group."""
+    from spatialwm.render.sh import sh_to_rgb
+
+    g = state.gaussians
+    out = torch.zeros(state.num_groups, 3)
+    for k in range(1, state.num_groups):
+        sl = group_slice(state, k)
+        if sl.stop <= sl.start:
+            continue
+        w = torch.sigmoid(g.opacities[sl])[:, None]
+        rgb = sh_to_rgb(g.sh[sl, 0]).clamp(0, 1)
+        out[k] = (w * rgb).sum(0) / w.sum().clamp_min(1e-8)
+    return out
+
+
+__all__ = ["TrackConfig", "TrackState", "object_colours", "object_radii", "track_state"]

@@ -1,0 +1,237 @@
+"""Object permanence (spatialwm.track) on tiny synthetic scenes: a cube hidden behind a wall
+for several steps and reappearing (kept, same id, no duplicate), two identical cubes crossing
+behind the wall (no identity switch), RGB only, purity, surprise and bad input.
+
+Scenes: a checkered ground, a static wall and small identical cubes sliding behind it at
+constant velocity, seen by two cameras in front of the wall. Observations are renders of the
+true state; masks are the rendered object ids with labels shuffled per frame (anonymous
+segments)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from spatialwm.errors import InputError
+from spatialwm.render.sh import rgb_to_sh
+from spatialwm.scene.render import Camera, render_state
+from spatialwm.scene.state import SceneState, from_world_gaussians
+from spatialwm.synthetic import look_at, pinhole_K
+from spatialwm.track import TrackState, auc, observe, observe_step, track_state
+
+WALL = 9
+DT = 0.1
+
+
+# ----------------------------------------------------------------------- synthetic scenes
+def _box_surface(centre, half, n, rgb, g):
+    c, h = torch.tensor(centre), torch.tensor(half)
+    areas = torch.tensor([h[1] * h[2], h[1] * h[2], h[0] * h[2], h[0] * h[2], h[0] * h[1],
+                          h[0] * h[1]])  # fmt: skip
+    face = torch.multinomial(areas, n, replacement=True, generator=g)
+    axis, sign = face // 2, (face % 2) * 2 - 1
+    u = (torch.rand(n, 3, generator=g) * 2 - 1) * h
+    u[torch.arange(n), axis] = sign.float() * h[axis]
+    col = torch.tensor(rgb) * (0.75 + 0.25 * torch.rand(n, 1, generator=g))
+    return c + u, col
+
+
+def scene(cubes: list[tuple[float, float]], *, size: float = 0.04, seed: int = 0) -> SceneState:
+    """Ground + wall (id ``WALL``, x in [-0.01, 0.01], |y| <= 0.2, 0.16 m tall) + identical
+    red cubes (ids 1, 2, ...) of side ``size`` at the given ``(x, y)``."""
+    g = torch.Generator().manual_seed(seed)
+    xs, ys = torch.meshgrid(torch.arange(-0.5, 0.5, 0.015), torch.arange(-0.5, 0.5, 0.015),
+                            indexing="ij")  # fmt: skip
+    ground = torch.stack([xs.flatten(), ys.flatten(), torch.zeros(xs.numel())], -1)
+    check = ((torch.floor(ground[:, 0] / 0.06) + torch.floor(ground[:, 1] / 0.06)) % 2)[:, None]
+    gcol = (0.3 + 0.4 * check).expand(-1, 3) * torch.tensor([1.0, 0.95, 0.85])
+    pts, cols, grp = [ground], [gcol], [torch.zeros(len(ground), dtype=torch.int64)]
+    wall, wcol = _box_surface((0.0, 0.0, 0.08), (0.01, 0.2, 0.08), 2500, (0.2, 0.4, 0.8), g)
+    for k, (x, y) in enumerate(cubes):
+        p, c = _box_surface((x, y, size / 2), (size / 2,) * 3, 500, (0.9, 0.15, 0.1), g)
+        pts.append(p)
+        cols.append(c)
+        grp.append(torch.full((500,), k + 1, dtype=torch.int64))
+    pts.append(wall)
+    cols.append(wcol)
+    grp.append(torch.full((len(wall),), len(cubes) + 1, dtype=torch.int64))
+    means = torch.cat(pts)
+    n = len(means)
+    params = {
+        "means": means,
+        "quats": torch.tensor([1.0, 0.0, 0.0, 0.0]).expand(n, 4).clone(),
+        "scales": torch.full((n, 3), math.log(0.006)),
+        "opacities": torch.full((n,), 4.0),
+        "sh0": rgb_to_sh(torch.cat(cols).clamp(0, 1))[:, None],
+    }
+    ids = [0, *range(1, len(cubes) + 1), WALL]
+    names = ["background", *[f"cube{k + 1}" for k in range(len(cubes))], "wall"]
+    return from_world_gaussians(params, torch.cat(grp), ids, names, torch.tensor([0.6, 0.7, 0.9]))
+
+
+def cameras(width: int = 96, height: int = 72) -> list[Camera]:
+    """Two cameras on the -x side of the wall, 20 degrees apart, looking at it."""
+    out = []
+    for j, az in enumerate((160.0, 200.0)):
+        a = math.radians(az)
+        eye = (0.8 * math.cos(a), 0.8 * math.sin(a), 0.3)
+        out.append(Camera(look_at(eye, (0.05, 0.0, 0.03)), pinhole_K(width, height, 55.0),
+                          width, height, f"cam{j}"))  # fmt: skip
+    return out
+
+
+def with_positions(state: SceneState, xy: dict[int, tuple[float, float]]) -> SceneState:
+    """``state`` with objects moved to ``{object_id: (x, y)}`` (z kept)."""
+    pos = state.positions.clone()
+    for oid, (x, y) in xy.items():
+        g = state.group_of(oid)
+        pos[g, 0], pos[g, 1] = x, y
+    return state.replace(positions=pos)
+
+
+def observe_truth(state: SceneState, cams: list[Camera], *, seed: int = 0):
+    """``(images [C,H,W,3], shuffled masks [C,H,W], {label: object id} per camera)``."""
+    viewmats = torch.stack([c.viewmat for c in cams])
+    Ks = torch.stack([c.K for c in cams])
+    r = render_state(state, viewmats, Ks, cams[0].width, cams[0].height)
+    ids = torch.where(r.alpha > 0.5, r.object_ids, torch.zeros_like(r.object_ids))
+    g = torch.Generator().manual_seed(seed)
+    masks = torch.zeros_like(ids)
+    truth = []
+    for c in range(len(cams)):
+        perm = torch.randperm(50, generator=g)[: len(state.object_ids)] + 1
+        lab = {}
+        for k, oid in enumerate(state.object_ids[1:].tolist()):
+            masks[c][ids[c] == oid] = int(perm[k])
+            lab[int(perm[k])] = oid
+        truth.append(lab)
+    return r.rgb, masks, truth
+
+
+# ------------------------------------------------------------------------------- tests
+
+
+def _constant_velocity(state):
+    return state.replace(positions=state.positions + DT * state.linear_velocity,
+                         step=state.step + 1)  # fmt: skip
+
+
+def _start(s0, velocities: dict[int, tuple[float, float]], scale: float = 0.8) -> TrackState:
+    """Tracking state whose velocities are ``scale`` times the truth (an imperfect model)."""
+    lin = s0.linear_velocity.clone()
+    for oid, (vx, vy) in velocities.items():
+        lin[s0.group_of(oid)] = torch.tensor([vx * scale, vy * scale, 0.0])
+    return track_state(s0.replace(linear_velocity=lin), static=[WALL])
+
+
+def _run(starts, velocities, steps, *, masks=True, scale=0.8):
+    """Track constant-velocity cubes; returns the per-step (state, info, truth, labels)."""
+    s0 = scene(list(starts.values()))
+    cams = cameras()
+    ts = _start(s0, velocities, scale)
+    out = []
+    for t in range(1, steps + 1):
+        truth = with_positions(s0, {i: (x + vx * DT * t, y + vy * DT * t) for i, ((x, y), (vx, vy))
+                                    in zip(starts, zip(starts.values(), velocities.values(),
+                                                       strict=True), strict=True)})  # fmt: skip
+        images, m, labels = observe_truth(truth, cams, seed=t)
+        ts, info = observe_step(_constant_velocity, ts, images, cams, m if masks else None)
+        out.append((ts, info, truth, labels))
+    return out
+
+
+def _err(ts: TrackState, truth, oid: int) -> float:
+    g = truth.group_of(oid)
+    return float((ts.scene.positions[g] - truth.positions[g]).norm())
+
+
+def test_hidden_object_is_kept_and_reappears_under_its_id():
+    starts = {1: (0.08, -0.32), 2: (-0.15, 0.25)}
+    vel = {1: (0.0, 1.0), 2: (0.0, 0.0)}
+    run = _run(starts, vel, 7)
+    hidden = [k for k, (_, info, _, _) in enumerate(run) if not bool(info.seen[1])]
+    assert len(hidden) >= 3, "the cube should be hidden for several steps"
+    sigmas = [float(run[k][0].sigma[1]) for k in hidden]
+    assert sigmas == sorted(sigmas) and sigmas[-1] > sigmas[0]  # uncertainty grows
+    for ts, info, _, labels in run:
+        # kept: same objects, no duplicate, no deletion
+        assert ts.scene.object_ids.tolist() == [0, 1, 2, WALL]
+        for c, seg in info.matched.get(1, {}).items():
+            assert labels[c][seg.label] == 1  # the segment given to cube 1 is cube 1
+    last, info, truth, _ = run[-1]
+    assert bool(info.seen[1]) and int(last.hidden_steps[1]) == 0
+    assert _err(last, truth, 1) < 0.01  # corrected on reappearance
+    assert _err(last, truth, 2) < 0.01
+    # while hidden the predicted pose (velocity 0.8x the truth) was kept, not dropped
+    ts_h, _, truth_h, _ = run[hidden[-1]]
+    assert 0.01 < _err(ts_h, truth_h, 1) < 0.15
+
+
+def test_two_identical_cubes_crossing_behind_the_wall_keep_their_ids():
+    starts = {1: (0.07, -0.32), 2: (0.15, 0.32)}
+    vel = {1: (0.0, 1.0), 2: (0.0, -1.0)}
+    run = _run(starts, vel, 8)
+    both_hidden = [k for k, (_, i, _, _) in enumerate(run) if not i.seen[1] and not i.seen[2]]
+    assert both_hidden, "both cubes should be hidden at the same time"
+    for _, info, _, labels in run:
+        for oid in (1, 2):
+            for c, seg in info.matched.get(oid, {}).items():
+                assert labels[c][seg.label] == oid, "identity switch"
+    last, _, truth, _ = run[-1]
+    # they came out on the sides opposite to where they went in, under their own ids
+    assert float(last.scene.positions[1, 1]) > 0.2 and float(last.scene.positions[2, 1]) < -0.2
+    assert _err(last, truth, 1) < 0.03 and _err(last, truth, 2) < 0.03
+
+
+def test_rgb_only_tracks_through_occlusion():
+    starts = {1: (0.08, -0.32)}
+    run = _run(starts, {1: (0.0, 1.0)}, 7, masks=False)
+    assert any(not i.seen[1] for _, i, _, _ in run)
+    last, info, truth, _ = run[-1]
+    assert bool(info.seen[1]) and _err(last, truth, 1) < 0.02
+
+
+def test_observe_is_pure_and_the_surprise_flags_a_vanished_object():
+    s0 = scene([(-0.15, 0.0)])
+    cams = cameras()
+    ts = track_state(s0, static=[WALL])
+    before = ts.scene.positions.clone()
+    images, m, _ = observe_truth(s0, cams)
+    a = observe(_constant_velocity, ts, images, cams, m)
+    b = observe(_constant_velocity, ts, images, cams, m)
+    assert torch.equal(ts.scene.positions, before) and torch.equal(a.scene.positions,
+                                                                   b.scene.positions)  # fmt: skip
+    assert a.surprise < 0.2  # nothing unexpected
+    # the cube vanishes in plain sight: maximal surprise, but it is still in the state
+    gone = with_positions(s0, {1: (3.0, 3.0)})
+    images, m, _ = observe_truth(gone, cams)
+    c = observe(_constant_velocity, a, images, cams, m)
+    assert c.surprise > 0.6 and c.scene.object_ids.tolist() == [0, 1, WALL]
+    assert auc([0.1, 0.2], [0.9, 0.3]) == 1.0 and auc([0.5], [0.5]) == 0.5
+
+
+def test_bad_input():
+    s0 = scene([(-0.15, 0.0)])
+    cams = cameras()
+    images, m, _ = observe_truth(s0, cams)
+    cv = _constant_velocity
+    with pytest.raises(InputError, match="2 images for 1 cameras"):
+        observe(cv, s0, images, cams[:1])
+    with pytest.raises(InputError, match=r"\[C, H, W, 3\]"):
+        observe(cv, s0, images[..., :2], cams)
+    with pytest.raises(InputError, match="NaN"):
+        observe(cv, s0, images * math.nan, cams)
+    with pytest.raises(InputError, match="unknown camera 'cam9'"):
+        observe(cv, s0, images, ["cam0", "cam9"], known_cameras={c.name: c for c in cams})
+    with pytest.raises(InputError, match="masks must be"):
+        observe(cv, s0, images, cams, m[:, :10])
+    with pytest.raises(InputError, match=r"is 50x72 but camera .cam0. is 96x72"):
+        observe(cv, s0, images[:, :, :50], cams)
+    with pytest.raises(InputError, match="no camera"):
+        observe(cv, s0, images[:0], [])
+    with pytest.raises(InputError, match="static objects"):
+        track_state(s0, static=[42])
+    with pytest.raises(InputError, match="SceneState"):
+        observe(cv, "state", images, cams)
