@@ -210,3 +210,13 @@ def test_train_dynamics_cli(pushed, tmp_path, capsys):
     # the parameters can be given instead of searched
     argv += ["--friction", "0.6", "--density", "800"]
     assert main(argv) == 0 and load_model(model).params.friction == 0.6
+
+
+def test_example_03_rollout_and_counterfactual(tmp_path, capsys):
+    import runpy
+
+    path = Path(__file__).resolve().parents[1] / "examples" / "03_rollout_and_counterfactual.py"
+    mod = runpy.run_path(str(path))
+    assert mod["main"](["--preset", "debug", "--steps", "4", "--out", str(tmp_path / "run")]) == 0
+    out = capsys.readouterr().out
+    assert "ground truth" in out and "counterfactual" in out
