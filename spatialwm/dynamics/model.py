@@ -134,7 +134,8 @@ def load_model(path: str | os.PathLike | None = None) -> DynamicsModel:
     )
 
 
-def _acted(state: SceneState, actions: Sequence[Action]) -> torch.Tensor:
+def acted_mask(state: SceneState, actions: Sequence[Action]) -> torch.Tensor:
+    """``[K]`` 1 for objects a push or place of ``actions`` targets, else 0."""
     acted = torch.zeros(state.num_groups - 1)
     for a in actions:
         if isinstance(a, (PushAction, PlaceAction)):
@@ -180,7 +181,9 @@ def step_dynamics(
         base = simulate_state(prior, after, dt)
         net = model.residual if mode == "prior+learned" else None
     if net is not None and state.num_groups > 1:
-        corr = net.predict(_Poses.of(after), _Poses.of(base), prior.proxies, _acted(state, actions))
+        corr = net.predict(
+            _Poses.of(after), _Poses.of(base), prior.proxies, acted_mask(state, actions)
+        )
         if mode != "learned":  # objects the prior kept asleep stay asleep
             corr = corr * moved_mask(after, base)[:, None]
         base = correct(base, corr)

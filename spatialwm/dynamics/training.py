@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from spatialwm.dynamics.model import moved_mask
+from spatialwm.dynamics.model import acted_mask, moved_mask
 from spatialwm.dynamics.prior import apply_actions, simulate_state
 from spatialwm.dynamics.proxy import Proxies
 from spatialwm.dynamics.residual import (
@@ -73,8 +73,6 @@ def collect_transitions(pairs: Sequence[tuple], base: str = "prior") -> list[Tra
 
     ``base``: ``"prior"`` (the world model's MuJoCo prior) or ``"learned"`` (kinematic
     integration)."""
-    from spatialwm.data.actions import PlaceAction, PushAction
-
     if base not in ("prior", "learned"):
         raise InputError(f"collect_transitions: base must be 'prior' or 'learned', got {base!r}")
     out = []
@@ -91,10 +89,7 @@ def collect_transitions(pairs: Sequence[tuple], base: str = "prior") -> list[Tra
                 if base == "prior"
                 else integrate(after, wm.dt)
             )
-            acted = torch.zeros(len(ids))
-            for a in acts:
-                if isinstance(a, (PushAction, PlaceAction)):
-                    acted[ids.index(int(a.object))] = 1.0
+            acted = acted_mask(now, acts)
             moved = moved_mask(after, b) if base == "prior" else torch.ones(len(ids))
             out.append(Transition(Poses.of(after), Poses.of(b), Poses.of(nxt),
                                   wm.prior.proxies, acted, moved.float(), e))  # fmt: skip
