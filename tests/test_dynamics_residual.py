@@ -19,13 +19,11 @@ from spatialwm.dynamics.residual import (
     integrate,
     net_from_json,
     net_to_json,
-    quat_from_rotvec,
-    rotvec_from_quat,
     scene_graph,
 )
 from spatialwm.dynamics.training import Transition, targets, train_residual
 from spatialwm.errors import DatasetError
-from spatialwm.scene.state import quat_multiply
+from spatialwm.scene.state import quat_from_rotvec, quat_multiply, rotvec_from_quat
 
 
 def _random_quats(n: int, gen: torch.Generator) -> torch.Tensor:

@@ -33,7 +33,7 @@ import torch
 from spatialwm.data.actions import Action, PlaceAction, PushAction, step_actions
 from spatialwm.data.io import read_json, write_json
 from spatialwm.dynamics.params import DynamicsParams
-from spatialwm.dynamics.prior import PhysicsPrior, apply_actions, simulate_state
+from spatialwm.dynamics.prior import MAX_DT, PhysicsPrior, apply_actions, simulate_state
 from spatialwm.dynamics.residual import Poses as _Poses
 from spatialwm.dynamics.residual import ResidualNet, correct, integrate, net_from_json, net_to_json
 from spatialwm.errors import DatasetError, InputError
@@ -174,8 +174,8 @@ def step_dynamics(
     actions = step_actions(action)
     after = apply_actions(state, actions)
     if mode == "learned":
-        if not (isinstance(dt, (int, float)) and 0.0 < dt <= 10.0):
-            raise InputError(f"step: dt must be in (0, 10] s, got {dt!r}")
+        if not (isinstance(dt, (int, float)) and 0.0 < dt <= MAX_DT):
+            raise InputError(f"step: dt must be in (0, {MAX_DT}] s, got {dt!r}")
         base, net = integrate(after, float(dt)), model.learned_only
     else:
         base = simulate_state(prior, after, dt)

@@ -30,7 +30,14 @@ from torch import Tensor, nn
 
 from spatialwm.dynamics.proxy import Proxies, box_corners
 from spatialwm.errors import DatasetError
-from spatialwm.scene.state import SceneState, quat_conjugate, quat_multiply, quat_to_matrix
+from spatialwm.scene.state import (
+    SceneState,
+    quat_conjugate,
+    quat_from_rotvec,
+    quat_multiply,
+    quat_to_matrix,
+    rotvec_from_quat,
+)
 
 __all__ = [
     "EDGE_FEATURES",
@@ -40,8 +47,6 @@ __all__ = [
     "integrate",
     "net_from_json",
     "net_to_json",
-    "quat_from_rotvec",
-    "rotvec_from_quat",
     "scene_graph",
 ]
 
@@ -53,24 +58,6 @@ BOUNDS = (0.3, math.pi, 2.0, 10.0)
 
 
 # --------------------------------------------------------------------------- rotations
-def rotvec_from_quat(q: Tensor) -> Tensor:
-    """``[..., 4]`` wxyz -> ``[..., 3]`` rotation vectors (angle in ``[0, pi]``)."""
-    q = q / q.norm(dim=-1, keepdim=True).clamp_min(1e-12)
-    q = torch.where(q[..., :1] < 0, -q, q)
-    s = q[..., 1:].norm(dim=-1, keepdim=True)
-    angle = 2.0 * torch.atan2(s, q[..., :1])
-    scale = torch.where(s > 1e-9, angle / s.clamp_min(1e-12), torch.full_like(s, 2.0))
-    return q[..., 1:] * scale
-
-
-def quat_from_rotvec(r: Tensor) -> Tensor:
-    """``[..., 3]`` rotation vectors -> ``[..., 4]`` unit wxyz quaternions."""
-    angle = r.norm(dim=-1, keepdim=True)
-    half = 0.5 * angle
-    k = torch.where(angle > 1e-9, torch.sin(half) / angle.clamp_min(1e-12), 0.5 - angle**2 / 48)
-    return torch.cat([torch.cos(half), r * k], dim=-1)
-
-
 def _up(q: Tensor) -> Tensor:
     return quat_to_matrix(q)[..., :, 2]
 

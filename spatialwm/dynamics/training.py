@@ -26,11 +26,10 @@ from spatialwm.dynamics.residual import (
     Poses,
     ResidualNet,
     integrate,
-    rotvec_from_quat,
     scene_graph,
 )
 from spatialwm.errors import InputError
-from spatialwm.scene.state import quat_conjugate, quat_multiply
+from spatialwm.scene.state import quat_conjugate, quat_multiply, rotvec_from_quat
 
 __all__ = [
     "Transition",

@@ -145,6 +145,24 @@ def quat_to_matrix(q: Tensor) -> Tensor:
     return torch.einsum("...a,...b,abij->...ij", q, q, _QUAT_BASIS.to(q))
 
 
+def rotvec_from_quat(q: Tensor) -> Tensor:
+    """``[..., 4]`` wxyz -> ``[..., 3]`` rotation vectors (angle in ``[0, pi]``)."""
+    q = q / q.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+    q = torch.where(q[..., :1] < 0, -q, q)
+    s = q[..., 1:].norm(dim=-1, keepdim=True)
+    angle = 2.0 * torch.atan2(s, q[..., :1])
+    scale = torch.where(s > 1e-9, angle / s.clamp_min(1e-12), torch.full_like(s, 2.0))
+    return q[..., 1:] * scale
+
+
+def quat_from_rotvec(r: Tensor) -> Tensor:
+    """``[..., 3]`` rotation vectors -> ``[..., 4]`` unit wxyz quaternions."""
+    angle = r.norm(dim=-1, keepdim=True)
+    half = 0.5 * angle
+    k = torch.where(angle > 1e-9, torch.sin(half) / angle.clamp_min(1e-12), 0.5 - angle**2 / 48)
+    return torch.cat([torch.cos(half), r * k], dim=-1)
+
+
 # ---------------------------------------------------------------------------- construction
 def from_world_gaussians(
     params: dict[str, Tensor],
@@ -250,7 +268,9 @@ __all__ = [
     "from_world_gaussians",
     "group_slice",
     "quat_conjugate",
+    "quat_from_rotvec",
     "quat_multiply",
     "quat_to_matrix",
+    "rotvec_from_quat",
     "world_gaussians",
 ]

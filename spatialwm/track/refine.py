@@ -26,7 +26,13 @@ from torch import Tensor
 
 from spatialwm.render import rasterization
 from spatialwm.scene.render import Camera
-from spatialwm.scene.state import SceneState, group_slice, quat_multiply, quat_to_matrix
+from spatialwm.scene.state import (
+    SceneState,
+    group_slice,
+    quat_from_rotvec,
+    quat_multiply,
+    quat_to_matrix,
+)
 from spatialwm.track.segments import Segment
 from spatialwm.track.state import TrackConfig
 from spatialwm.track.views import SceneView, camera_tensors
@@ -55,14 +61,6 @@ def make_window(group: int, camera: int, boxes, pad: int, segment: Segment | Non
     size = math.ceil(max(x1 - x0, y1 - y0) + 2 * pad)
     cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
     return Window(group, camera, round(cx - size / 2), round(cy - size / 2), size, segment)
-
-
-def rotvec_to_quat(v: Tensor) -> Tensor:
-    """``[..., 3]`` rotation vectors -> ``[..., 4]`` wxyz (smooth at 0)."""
-    angle = v.norm(dim=-1, keepdim=True)
-    half = angle / 2
-    scale = torch.where(angle > 1e-8, torch.sin(half) / angle.clamp_min(1e-8), 0.5 - angle**2 / 48)
-    return torch.cat([torch.cos(half), v * scale], -1)
 
 
 def _crop(img: Tensor, x0: int, y0: int, size: int, res: int) -> tuple[Tensor, Tensor]:
@@ -242,7 +240,7 @@ def refine_poses(
     losses = torch.zeros(len(groups))
     for _ in range(config.iterations):
         rv = rvec * dof_r
-        dq = rotvec_to_quat(rv)  # [G, 4]
+        dq = quat_from_rotvec(rv)  # [G, 4]
         R = quat_to_matrix(dq)
         t3 = trans * dof_t
         moved = (R[fk] @ arm_m[..., None])[..., 0] + base_m + t3[fk]
@@ -276,7 +274,7 @@ def refine_poses(
             last = cur
     with torch.no_grad():
         rv = rvec * dof_r
-        dq = rotvec_to_quat(rv.detach())
+        dq = quat_from_rotvec(rv.detach())
         pos = state.positions.clone()
         quat = state.orientations.clone()
         for g in groups:
@@ -289,4 +287,4 @@ def refine_poses(
     }
 
 
-__all__ = ["Window", "make_window", "refine_poses", "rotvec_to_quat"]
+__all__ = ["Window", "make_window", "refine_poses"]
