@@ -27,7 +27,7 @@ import torch
 from torch import Tensor
 
 from spatialwm.data.actions import Action, CameraAction, PlaceAction, step_actions
-from spatialwm.dynamics import PhysicsPrior, proxies_from_state
+from spatialwm.dynamics import PhysicsPrior, ground_proxies, proxies_from_state
 from spatialwm.dynamics.model import MODES, DynamicsModel, load_model, step_dynamics
 from spatialwm.dynamics.params import DynamicsParams
 from spatialwm.errors import DatasetError, InputError
@@ -274,6 +274,7 @@ class WorldModel:
 
 def _make_prior(state: SceneState, params: DynamicsParams) -> PhysicsPrior:
     proxies = proxies_from_state(state, density=params.density, friction=params.friction)
+    proxies = ground_proxies(proxies, state.positions[1:], state.orientations[1:])
     return PhysicsPrior(proxies, rolling_friction=params.rolling_friction, com_drop=params.com_drop)
 
 

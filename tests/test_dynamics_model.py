@@ -18,6 +18,7 @@ from spatialwm.dynamics.model import (
     save_model,
     step_dynamics,
 )
+from spatialwm.dynamics.prior import apply_actions
 from spatialwm.dynamics.residual import ResidualNet
 from spatialwm.errors import DatasetError, InputError
 
@@ -101,3 +102,26 @@ def test_modes_are_pure_and_deterministic(tmp_path):
     assert torch.equal(bare.positions, outs["prior"].positions)
     with pytest.raises(InputError, match="mode"):
         step_dynamics(model, prior, s, acts, mode="magic")
+
+
+def test_the_network_cannot_add_speed():
+    # a network that adds 1.5 m/s along +y and 8 rad/s about +z to every object: the step
+    # keeps each object no faster than it was before or after the base step
+    s = blob_state(3)
+    prior = PhysicsPrior(proxies_from_state(s, density=1000, friction=0.6))
+    net = ResidualNet(hidden=8).eval()
+    with torch.no_grad():
+        net.out[-1].bias.copy_(torch.tensor([0.0] * 6 + [0.0, 1.5, 0.0] + [0.0, 0.0, 8.0]))
+    acts = [PushAction(1, (1.0, 0.0, 0.0))]
+    for mode, key in (("prior+learned", "residual"), ("learned", "learned_only")):
+        model = DynamicsModel(DynamicsParams(0.6, 1000.0), **{key: net})
+        base = step_dynamics(DynamicsModel(model.params), prior, s, acts,
+                             mode="prior" if mode == "prior+learned" else mode)  # fmt: skip
+        out = step_dynamics(model, prior, s, acts, mode=mode)
+        after = apply_actions(s, acts)
+        for field, kick in (("linear_velocity", 1.5), ("angular_velocity", 8.0)):
+            speed = {name: getattr(x, field)[1:].norm(dim=-1)
+                     for name, x in (("new", out), ("base", base), ("after", after))}  # fmt: skip
+            limit = torch.maximum(speed["base"], speed["after"])
+            assert (speed["new"] <= limit + 1e-5).all(), (mode, field, speed)
+            assert float(speed["new"].max()) < kick  # the kick itself did not get through

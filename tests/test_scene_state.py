@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -14,6 +15,7 @@ from spatialwm.scene.state import (
     group_slice,
     quat_multiply,
     quat_to_matrix,
+    quat_to_matrix_np,
     world_gaussians,
 )
 
@@ -82,6 +84,25 @@ def test_quaternion_algebra():
     assert torch.allclose(lhs, rhs, atol=1e-5)
     R = quat_to_matrix(a)
     assert torch.allclose(R @ R.transpose(-1, -2), torch.eye(3).expand(10, 3, 3), atol=1e-5)
+
+
+def test_quaternion_numpy_views_match_torch():
+    g = torch.Generator().manual_seed(2)
+    a, b = torch.randn(7, 4, generator=g).double(), torch.randn(7, 4, generator=g).double()
+    # the closed form of a rotation matrix (oracle for the basis both backends use)
+    q = a / a.norm(dim=-1, keepdim=True)
+    w, x, y, z = q.unbind(-1)
+    closed = torch.stack([
+        1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y),
+        2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x),
+        2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y),
+    ], -1).reshape(7, 3, 3)  # fmt: skip
+    assert torch.allclose(quat_to_matrix(a), closed, atol=1e-12)
+    assert torch.allclose(torch.from_numpy(quat_to_matrix_np(a.numpy())), closed, atol=1e-12)
+    prod = quat_multiply(a.numpy(), b.numpy())
+    assert isinstance(prod, np.ndarray)
+    assert torch.allclose(torch.from_numpy(prod), quat_multiply(a, b), atol=1e-12)
+    assert quat_to_matrix(a[0]).shape == (3, 3) and quat_to_matrix_np(a.numpy()).shape == (7, 3, 3)
 
 
 def test_group_of():

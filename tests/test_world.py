@@ -147,6 +147,22 @@ def test_rollout_cli(pushed, tmp_path, capsys):
     assert main(["rollout", str(run), "--actions", str(bad), "--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert "bad.json" in err and "Traceback" not in err
+    # another dynamics model and mode: the objects' poses differ from the default's
+    from spatialwm.dynamics.model import DynamicsModel, DynamicsParams, save_model
+
+    slippery = tmp_path / "slippery.json"
+    save_model(slippery, DynamicsModel(DynamicsParams(friction=0.05), mode="prior"))
+    runs = {}
+    for name, extra in (("default", []), ("slippery", ["--dynamics", str(slippery),
+                                                        "--mode", "prior"])):  # fmt: skip
+        argv = ["rollout", str(run), "--actions", str(data / "episode.json"),
+                "--out", str(tmp_path / name), *extra]  # fmt: skip
+        assert main(argv) == 0
+        runs[name] = json.loads((tmp_path / name / "poses.json").read_text())
+    assert runs["default"] != runs["slippery"]
+    assert main(["rollout", str(run), "--actions", str(bad), "--out", str(out),
+                 "--dynamics", str(tmp_path / "missing.json")]) == 2  # fmt: skip
+    assert "missing.json" in capsys.readouterr().err
 
 
 def test_eval_dynamics_cli(pushed, tmp_path, capsys):
@@ -207,9 +223,36 @@ def test_train_dynamics_cli(pushed, tmp_path, capsys):
     assert set(m.info["validation_position_error_cm"]) == {"prior", "prior+learned"}
     assert WorldModel.load(run, dynamics=model, mode="learned").mode == "learned"
     assert "wrote" in capsys.readouterr().out
-    # the parameters can be given instead of searched
-    argv += ["--friction", "0.6", "--density", "800"]
-    assert main(argv) == 0 and load_model(model).params.friction == 0.6
+    # the parameters can be given instead of searched; a round on the model's own rollouts
+    argv += ["--friction", "0.6", "--density", "800", "--dagger", "1", "--rotations", "2"]
+    assert main(argv) == 0
+    m2 = load_model(model)
+    assert m2.params.friction == 0.6 and m2.info["dagger"] == 1 and m2.info["rotations"] == 2
+    assert "round 1 on its own rollouts" in capsys.readouterr().out
+
+
+def test_transitions_from_the_models_own_rollouts(pushed):
+    from spatialwm.dynamics.training import collect_transitions
+
+    data, run = pushed
+    episode = load_dataset(data).episode
+    wm = WorldModel.load(run, mode="prior")
+    T = len(episode.steps)
+    forced = collect_transitions([(wm, episode)])
+    assert len(forced) == T - 1
+    own = collect_transitions([(wm, episode)], rollout=3, every=4)
+    assert len(own) == sum(min(3, T - 2 - t0) for t0 in range(0, T - 2, 4))
+    # the first starts from the model's own prediction of step 1 and learns the true step 2
+    from spatialwm.dynamics.prior import apply_actions
+    from spatialwm.dynamics.residual import Poses
+
+    assert torch.equal(own[0].truth.p, forced[1].truth.p)
+    predicted = wm.step(wm.with_object_states(wm.state, episode.steps[0].objects),
+                        episode.steps[0].actions)  # fmt: skip
+    after = apply_actions(predicted, wm.canonical_actions(episode.steps[1].actions))
+    assert torch.allclose(own[0].after.p, Poses.of(after).p)
+    with pytest.raises(InputError, match="rollout"):
+        collect_transitions([(wm, episode)], rollout=-1)
 
 
 def test_example_03_rollout_and_counterfactual(tmp_path, capsys):

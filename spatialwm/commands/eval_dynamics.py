@@ -63,5 +63,6 @@ def run(args: argparse.Namespace) -> int:
             "psnr": {m: {str(k): v for k, v in d.items()} for m, d in report.psnr.items()},
             "ground_penetration_m": report.ground_penetration,
             "object_penetration_m": report.object_penetration,
+            "start_overlap_m": report.start_overlap,
         })  # fmt: skip
     return 0

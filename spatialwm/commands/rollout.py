@@ -24,6 +24,14 @@ def register(subparsers) -> None:
                    help="camera to render (a camera name of the dataset; repeatable; "
                    "default: the first fixed camera, else the first view)")  # fmt: skip
     p.add_argument("--steps", type=int, default=None, help="only the first N steps")
+    p.add_argument(
+        "--dynamics",
+        default=None,
+        metavar="MODEL",
+        help="dynamics model file (default: the shipped one)",
+    )
+    p.add_argument("--mode", default=None, choices=("prior", "prior+learned", "learned"),
+                   help="dynamics mode (default: the model's own)")  # fmt: skip
     p.set_defaults(func=run)
 
 
@@ -58,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
     from spatialwm.errors import InputError
     from spatialwm.world import WorldModel
 
-    wm = WorldModel.load(args.run)
+    wm = WorldModel.load(args.run, dynamics=args.dynamics, mode=args.mode)
     ids = [int(i) for i in wm.state.object_ids[1:]]
     actions = _read_actions(args.actions, ids, set(wm.cameras))
     if args.steps is not None:

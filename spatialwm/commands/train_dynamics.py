@@ -39,6 +39,21 @@ def register(subparsers) -> None:
     p.add_argument("--iters", type=int, default=1500, help="network training iterations (1500)")
     p.add_argument("--hidden", type=int, default=32, help="network width (32)")
     p.add_argument("--seed", type=int, default=0, help="training seed (0)")
+    p.add_argument(
+        "--rotations",
+        type=int,
+        default=8,
+        metavar="N",
+        help="copies of each training scene, randomly turned about +Z (8)",
+    )
+    p.add_argument(
+        "--dagger",
+        type=int,
+        default=0,
+        metavar="N",
+        help="rounds of training on the model's own rollouts (--horizon steps from "
+        "every --every-th true state) paired with the true next states (0)",
+    )
     p.set_defaults(func=run)
 
 
@@ -57,8 +72,10 @@ def run(args: argparse.Namespace) -> int:
     from spatialwm.world import WorldModel
     from spatialwm.world_eval import load_episodes, position_error
 
-    if args.horizon < 1 or args.every < 1 or args.iters < 1 or args.hidden < 1:
-        raise InputError("--horizon, --every, --iters and --hidden must be positive")
+    if min(args.horizon, args.every, args.iters, args.hidden, args.rotations) < 1:
+        raise InputError("--horizon, --every, --iters, --hidden and --rotations must be positive")
+    if args.dagger < 0:
+        raise InputError("--dagger must be >= 0")
     if args.recon_steps is not None and args.recon_steps < 1:
         raise InputError("--recon-steps must be positive")
     pairs = load_episodes(args.episodes, args.runs, args.preset, steps=args.recon_steps)
@@ -85,11 +102,23 @@ def run(args: argparse.Namespace) -> int:
           f"{fit['error']:.2f} cm at h={args.horizon} (prior only)")  # fmt: skip
     fitted = [(wm.with_model(params), ep) for wm, ep in base]
     nets, stats = {}, {}
-    for key, mode in (("residual", "prior"), ("learned_only", "learned")):
+
+    def train(transitions):
+        return train_residual(transitions, hidden=args.hidden, iters=args.iters,
+                              rotations=args.rotations, seed=args.seed)  # fmt: skip
+
+    for key, mode, own in (("residual", "prior", "prior+learned"),
+                           ("learned_only", "learned", "learned")):  # fmt: skip
         print(f"training the {key.replace('_', ' ')} network ({mode} base)")
         trans = collect_transitions(fitted, base=mode)
-        nets[key], stats[key] = train_residual(trans, hidden=args.hidden, iters=args.iters,
-                                               seed=args.seed)  # fmt: skip
+        nets[key], stats[key] = train(trans)
+        for r in range(args.dagger):  # the model's own drift, with the true next states
+            current = DynamicsModel(params, **{key: nets[key]})
+            own_pairs = [(wm.with_model(current).with_mode(own), ep) for wm, ep in fitted]
+            trans = trans + collect_transitions(own_pairs, base=mode, rollout=args.horizon,
+                                                every=args.every)  # fmt: skip
+            print(f"  round {r + 1} on its own rollouts: {len(trans)} transitions")
+            nets[key], stats[key] = train(trans)
     model = DynamicsModel(params, **nets)
     errors = {mode: error(params, mode, model) for mode in ("prior+learned", "learned")}
     # the default mode: whichever predicts better on the validation episodes
@@ -104,6 +133,8 @@ def run(args: argparse.Namespace) -> int:
         "episodes": [str(Path(e).resolve().name) for e in args.episodes],
         "horizon": args.horizon,
         "every": args.every,
+        "dagger": args.dagger,
+        "rotations": args.rotations,
         "train_position_error_cm": {"prior": fit["error"], **errors},
         "validation_position_error_cm": val,
         "grid": fit["grid"],

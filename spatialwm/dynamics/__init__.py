@@ -8,6 +8,13 @@ to a :class:`~spatialwm.scene.state.SceneState` and returns the next state.
 """
 
 from spatialwm.dynamics.prior import PhysicsPrior, step_prior
-from spatialwm.dynamics.proxy import Proxies, box_corners, proxies_from_state
+from spatialwm.dynamics.proxy import Proxies, box_corners, ground_proxies, proxies_from_state
 
-__all__ = ["PhysicsPrior", "Proxies", "box_corners", "proxies_from_state", "step_prior"]
+__all__ = [
+    "PhysicsPrior",
+    "Proxies",
+    "box_corners",
+    "ground_proxies",
+    "proxies_from_state",
+    "step_prior",
+]

@@ -153,6 +153,25 @@ def moved_mask(after: SceneState, base: SceneState) -> torch.Tensor:
     return (~still).double()
 
 
+def _no_faster(corrected: SceneState, after: SceneState, base: SceneState) -> SceneState:
+    """``corrected`` with each object's linear and angular speed capped at the larger of its
+    speeds before and after the base step: the network may redirect or slow motion, never add
+    energy (a correction that feeds back on itself through the velocities cannot run away
+    over a rollout)."""
+
+    def cap(v: torch.Tensor, *limits: torch.Tensor) -> torch.Tensor:
+        top = torch.maximum(*(x.norm(dim=-1, keepdim=True) for x in limits))
+        n = v.norm(dim=-1, keepdim=True)
+        return v * torch.where(n > top, top / n.clamp_min(1e-12), torch.ones_like(n))
+
+    return corrected.replace(
+        linear_velocity=cap(corrected.linear_velocity, after.linear_velocity, base.linear_velocity),
+        angular_velocity=cap(
+            corrected.angular_velocity, after.angular_velocity, base.angular_velocity
+        ),
+    )
+
+
 def step_dynamics(
     model: DynamicsModel,
     prior: PhysicsPrior,
@@ -163,8 +182,10 @@ def step_dynamics(
     mode: str = "prior+learned",
 ) -> SceneState:
     """One step of the dynamics head: apply the actions, take the base step (the prior, or
-    kinematic integration in mode ``"learned"``), then the network's correction; with the
-    prior, proxies left overlapping each other or the ground are then translated apart
+    kinematic integration in mode ``"learned"``), then the network's correction (which may
+    not make an object faster than it was before or after the base step); with the
+    prior, proxies left overlapping the ground, or each other more than they did when the
+    step started, are then translated apart
     (:meth:`~spatialwm.dynamics.prior.PhysicsPrior.separate`).
 
     Pure: returns a new state with ``step + 1``. A mode whose network the model lacks falls
@@ -178,7 +199,8 @@ def step_dynamics(
             raise InputError(f"step: dt must be in (0, {MAX_DT}] s, got {dt!r}")
         base, net = integrate(after, float(dt)), model.learned_only
     else:
-        base = simulate_state(prior, after, dt)
+        allowed = prior.overlaps(after.positions[1:], after.orientations[1:])
+        base = simulate_state(prior, after, dt, overlaps=allowed)
         net = model.residual if mode == "prior+learned" else None
     if net is not None and state.num_groups > 1:
         corr = net.predict(
@@ -186,9 +208,9 @@ def step_dynamics(
         )
         if mode != "learned":  # objects the prior kept asleep stay asleep
             corr = corr * moved_mask(after, base)[:, None]
-        base = correct(base, corr)
+        base = _no_faster(correct(base, corr), after, base)
     if mode != "learned" and state.num_groups > 1:  # the prior's non-interpenetration
-        pos = prior.separate(base.positions[1:], base.orientations[1:])
+        pos = prior.separate(base.positions[1:], base.orientations[1:], allowed=allowed)
         pos = torch.cat([base.positions[:1], pos.to(base.positions)])
         base = base.replace(positions=pos)
     return base

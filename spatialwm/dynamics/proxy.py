@@ -28,11 +28,13 @@ from torch import Tensor
 from spatialwm.errors import InputError
 from spatialwm.scene.state import SceneState, group_slice, quat_multiply, quat_to_matrix
 
-__all__ = ["Proxies", "box_corners", "proxies_from_state"]
+__all__ = ["Proxies", "box_corners", "ground_proxies", "proxies_from_state"]
 
 DEFAULT_DENSITY = 500.0  # kg/m^3: wood, plastic shells, packed foodstuffs
 DEFAULT_FRICTION = 0.5
 MIN_HALF_EXTENT = 0.0025  # m: boxes are at least 5 mm thick
+GROUND_SNAP = 0.02  # m: a box bottom this close to the ground rests on it (ground_proxies)
+_UPRIGHT = 0.95  # |cos| between a box axis and +Z for the box to count as standing on a face
 MASS_RANGE = (0.005, 5.0)  # kg
 CONFIDENT_OPACITY = 0.5
 PERCENTILES = (0.02, 0.98)
@@ -137,11 +139,14 @@ def _hull_vertices(pts_box: Tensor, half: Tensor) -> Tensor:
         return _unit_corners().double().mul(half).float()
 
 
+_UNIT_CORNERS = torch.tensor(
+    [[sx, sy, sz] for sx in (-1.0, 1.0) for sy in (-1.0, 1.0) for sz in (-1.0, 1.0)]
+)
+
+
 def _unit_corners() -> Tensor:
-    """``[8, 3]`` corners of the box ``[-1, 1]^3``."""
-    return torch.tensor(
-        [[sx, sy, sz] for sx in (-1.0, 1.0) for sy in (-1.0, 1.0) for sz in (-1.0, 1.0)]
-    )
+    """``[8, 3]`` corners of the box ``[-1, 1]^3`` (a copy)."""
+    return _UNIT_CORNERS.clone()
 
 
 def proxies_from_state(
@@ -212,8 +217,77 @@ def proxies_from_state(
 def box_corners(proxies: Proxies, positions: Tensor, orientations: Tensor) -> Tensor:
     """World corners ``[K, 8, 3]`` of the proxy boxes for object poses ``positions [K, 3]``
     and ``orientations [K, 4]`` (wxyz) of the objects' canonical frames."""
-    corners = _unit_corners().to(proxies.half_extents) * proxies.half_extents[:, None]  # box
+    corners = _UNIT_CORNERS.to(proxies.half_extents) * proxies.half_extents[:, None]  # box
     q = quat_multiply(orientations.to(proxies.rotation), proxies.rotation)
     R_obj = quat_to_matrix(orientations.to(proxies.rotation))
     origin = positions.to(proxies.centre) + (R_obj @ proxies.centre[..., None])[..., 0]
     return origin[:, None] + corners @ quat_to_matrix(q).transpose(-1, -2)
+
+
+def ground_proxies(
+    proxies: Proxies,
+    positions: Tensor,
+    orientations: Tensor,
+    *,
+    max_gap: float = GROUND_SNAP,
+    min_half_extent: float = MIN_HALF_EXTENT,
+) -> Proxies:
+    """Proxies whose bottom face touches the ground (``z = 0``) at the given object poses.
+
+    A box fitted to Gaussian centres (2nd-98th percentiles) stops a few millimetres short of
+    the surface it stands on, so an object resting on the ground in the reconstruction would
+    hover above it (and fall, and wake, and topple). Every box standing on a face (an axis
+    within ``acos 0.95`` of +Z) whose lowest corner is within ``max_gap`` (m) of the ground,
+    above or below, has that face moved onto the ground: the box grows or shrinks along that
+    axis (never below ``min_half_extent``) and its mass scales with its volume; the other
+    faces stay. Hull vertices, if any, are stretched with the box. Pure.
+
+    Args:
+        proxies: ``K`` proxies.
+        positions: ``[K, 3]`` object poses (canonical frames) at which the objects rest,
+            e.g. the reconstruction's objects.
+        orientations: ``[K, 4]`` wxyz.
+    """
+    k = len(proxies)
+    if tuple(positions.shape) != (k, 3) or tuple(orientations.shape) != (k, 4):
+        raise InputError(
+            f"ground_proxies: poses must be [{k}, 3] and [{k}, 4], got "
+            f"{tuple(positions.shape)} and {tuple(orientations.shape)}"
+        )
+    if k == 0:
+        return proxies
+    corners = box_corners(proxies, positions, orientations).double()
+    gap = corners[..., 2].amin(-1)  # [K]
+    R_obj = quat_to_matrix(orientations.double())
+    R_box = quat_to_matrix(quat_multiply(orientations.double(), proxies.rotation.double()))
+    up = R_box[:, 2, :]  # [K, 3]: z component of each box axis in the world
+    axis = up.abs().argmax(-1)
+    cos = up.gather(1, axis[:, None])[:, 0]
+    centre = proxies.centre.double().clone()
+    half = proxies.half_extents.double().clone()
+    mass = proxies.mass.double().clone()
+    hulls = list(proxies.hull) if proxies.hull is not None else None
+    for i in range(k):
+        a, c, g = int(axis[i]), float(cos[i]), float(gap[i])
+        if abs(c) < _UPRIGHT or abs(g) > max_gap or g == 0.0:
+            continue
+        old = float(half[i, a])
+        new = max(old + g / abs(c) / 2, min_half_extent)
+        shift = new - old  # the bottom face moves down by 2 * shift along the axis
+        down = -math.copysign(1.0, c) * R_box[i, :, a]  # world direction of the bottom face
+        centre[i] += R_obj[i].T @ (down * shift)
+        half[i, a] = new
+        mass[i] = mass[i] * new / old
+        if hulls is not None:
+            h = hulls[i].clone()
+            h[:, a] = h[:, a] * (new / old)
+            hulls[i] = h
+    return Proxies(
+        object_ids=proxies.object_ids,
+        centre=centre.float(),
+        rotation=proxies.rotation,
+        half_extents=half.float(),
+        mass=mass.clamp(*MASS_RANGE).float(),
+        friction=proxies.friction,
+        hull=tuple(hulls) if hulls is not None else None,
+    )

@@ -67,31 +67,45 @@ def targets(base: Poses, truth: Poses) -> Tensor:
     return torch.cat([truth.p - base.p, drot, truth.v - base.v, truth.w - base.w], dim=-1)
 
 
-def collect_transitions(pairs: Sequence[tuple], base: str = "prior") -> list[Transition]:
+def _transition(wm, now, actions, truth, base: str, episode: int) -> Transition:
+    """The transition from state ``now`` under ``actions`` (canonical) to state ``truth``."""
+    after = apply_actions(now, actions)
+    b = simulate_state(wm.prior, after, wm.dt) if base == "prior" else integrate(after, wm.dt)
+    k = now.num_groups - 1
+    moved = moved_mask(after, b) if base == "prior" else torch.ones(k)
+    return Transition(Poses.of(after), Poses.of(b), Poses.of(truth), wm.prior.proxies,
+                      acted_mask(now, actions), moved.float(), episode)  # fmt: skip
+
+
+def collect_transitions(
+    pairs: Sequence[tuple], base: str = "prior", *, rollout: int = 0, every: int = 2
+) -> list[Transition]:
     """Transitions of every step of every ``(WorldModel, Episode)`` pair.
 
     ``base``: ``"prior"`` (the world model's MuJoCo prior) or ``"learned"`` (kinematic
-    integration)."""
+    integration). ``rollout > 0`` collects instead the states the world model itself reaches
+    (in its own mode) 1 to ``rollout`` steps after the true state at every ``every``-th step,
+    each paired with the *true* next state: the model learns to correct its own drift
+    (DAgger for dynamics, Venkatraman et al. 2015, "data as demonstrator")."""
     if base not in ("prior", "learned"):
         raise InputError(f"collect_transitions: base must be 'prior' or 'learned', got {base!r}")
+    if rollout < 0 or every < 1:
+        raise InputError("collect_transitions: rollout must be >= 0 and every >= 1")
     out = []
     for e, (wm, episode) in enumerate(pairs):
         ids = [int(i) for i in wm.state.object_ids[1:]]
         steps = episode.steps
-        for t in range(len(steps) - 1):
-            now = wm.with_object_states(wm.state, {i: steps[t].objects[i] for i in ids})
-            nxt = wm.with_object_states(wm.state, {i: steps[t + 1].objects[i] for i in ids})
-            acts = wm.canonical_actions(steps[t].actions)
-            after = apply_actions(now, acts)
-            b = (
-                simulate_state(wm.prior, after, wm.dt)
-                if base == "prior"
-                else integrate(after, wm.dt)
-            )
-            acted = acted_mask(now, acts)
-            moved = moved_mask(after, b) if base == "prior" else torch.ones(len(ids))
-            out.append(Transition(Poses.of(after), Poses.of(b), Poses.of(nxt),
-                                  wm.prior.proxies, acted, moved.float(), e))  # fmt: skip
+        true = [wm.with_object_states(wm.state, {i: s.objects[i] for i in ids}) for s in steps]
+        acts = [wm.canonical_actions(s.actions) for s in steps]
+        if rollout == 0:
+            out += [_transition(wm, true[t], acts[t], true[t + 1], base, e)
+                    for t in range(len(steps) - 1)]  # fmt: skip
+            continue
+        for t0 in range(0, len(steps) - 2, every):
+            state = true[t0]
+            for t in range(t0, min(len(steps) - 2, t0 + rollout)):
+                state = wm.step(state, steps[t].actions)  # the model's own prediction
+                out.append(_transition(wm, state, acts[t + 1], true[t + 2], base, e))
     return out
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -99,18 +100,23 @@ class SceneState:
 
 # ------------------------------------------------------------------------------ quaternions
 def quat_multiply(a: Tensor, b: Tensor) -> Tensor:
-    """Hamilton product of wxyz quaternions ``[..., 4]`` (rotation ``a`` after ``b``)."""
-    aw, ax, ay, az = a.unbind(-1)
-    bw, bx, by, bz = b.unbind(-1)
-    return torch.stack(
-        [
-            aw * bw - ax * bx - ay * by - az * bz,
-            aw * bx + ax * bw + ay * bz - az * by,
-            aw * by - ax * bz + ay * bw + az * bx,
-            aw * bz + ax * by - ay * bx + az * bw,
-        ],
-        -1,
-    )
+    """Hamilton product of wxyz quaternions ``[..., 4]`` (rotation ``a`` after ``b``).
+
+    Also takes two numpy arrays (returns one: the physics prior's per-step conversions)."""
+    if isinstance(a, Tensor):
+        (aw, ax, ay, az), (bw, bx, by, bz) = a.unbind(-1), b.unbind(-1)
+    else:
+        (aw, ax, ay, az), (bw, bx, by, bz) = (
+            (a[..., i] for i in range(4)),
+            (b[..., i] for i in range(4)),
+        )
+    parts = [
+        aw * bw - ax * bx - ay * by - az * bz,
+        aw * bx + ax * bw + ay * bz - az * by,
+        aw * by - ax * bz + ay * bw + az * bx,
+        aw * bz + ax * by - ay * bx + az * bw,
+    ]
+    return torch.stack(parts, -1) if isinstance(a, Tensor) else np.stack(parts, -1)
 
 
 def quat_conjugate(q: Tensor) -> Tensor:
@@ -136,13 +142,23 @@ def _quat_matrix_basis() -> Tensor:
     return c
 
 
-_QUAT_BASIS = _quat_matrix_basis()
+_QUAT_BASIS = _quat_matrix_basis().reshape(16, 9)
+_QUAT_BASIS_NP = _QUAT_BASIS.numpy()
 
 
 def quat_to_matrix(q: Tensor) -> Tensor:
     """``[..., 4]`` wxyz (any length) -> ``[..., 3, 3]`` rotation matrices."""
     q = q / q.norm(dim=-1, keepdim=True).clamp_min(1e-12)
-    return torch.einsum("...a,...b,abij->...ij", q, q, _QUAT_BASIS.to(q))
+    outer = (q[..., :, None] * q[..., None, :]).reshape(*q.shape[:-1], 16)
+    return (outer @ _QUAT_BASIS.to(q)).reshape(*q.shape[:-1], 3, 3)
+
+
+def quat_to_matrix_np(q: np.ndarray) -> np.ndarray:
+    """:func:`quat_to_matrix` for float64 numpy arrays ``[..., 4] -> [..., 3, 3]`` (the same
+    basis; no torch round trip, for the physics prior's per-step conversions)."""
+    q = q / np.maximum(np.linalg.norm(q, axis=-1, keepdims=True), 1e-12)
+    outer = (q[..., :, None] * q[..., None, :]).reshape(*q.shape[:-1], 16)
+    return (outer @ _QUAT_BASIS_NP).reshape(*q.shape[:-1], 3, 3)
 
 
 def rotvec_from_quat(q: Tensor) -> Tensor:
