@@ -74,6 +74,10 @@ def evaluate(args) -> int:
     from spatialwm.world import WorldModel
 
     runs = Path(args.runs)
+    missing = [e for e in args.episodes if not (runs / Path(e).name / "state.pt").exists()]
+    if missing:  # every run checked before hours of tracking start
+        print(f"no finished reconstruction in {runs} for: {', '.join(missing)}", file=sys.stderr)
+        return 2
     results = {"masks": [], "rgb only": []}
     scores = {"masks": ([], []), "rgb only": ([], [])}
     timing = []

@@ -202,12 +202,14 @@ def step_dynamics(
         allowed = prior.overlaps(after.positions[1:], after.orientations[1:])
         base = simulate_state(prior, after, dt, overlaps=allowed)
         net = model.residual if mode == "prior+learned" else None
-    if net is not None and state.num_groups > 1:
+    # objects the prior kept asleep stay asleep (and a scene at rest needs no network)
+    moving = moved_mask(after, base) if mode != "learned" and net is not None else None
+    if net is not None and state.num_groups > 1 and (moving is None or bool(moving.any())):
         corr = net.predict(
             _Poses.of(after), _Poses.of(base), prior.proxies, acted_mask(state, actions)
         )
-        if mode != "learned":  # objects the prior kept asleep stay asleep
-            corr = corr * moved_mask(after, base)[:, None]
+        if moving is not None:
+            corr = corr * moving[:, None]
         base = _no_faster(correct(base, corr), after, base)
     if mode != "learned" and state.num_groups > 1:  # the prior's non-interpenetration
         pos = prior.separate(base.positions[1:], base.orientations[1:], allowed=allowed)
