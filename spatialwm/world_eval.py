@@ -96,10 +96,6 @@ class DynamicsReport:
         return "\n".join(lines)
 
 
-def _deepest(overlaps: torch.Tensor) -> float:
-    return max(0.0, float(overlaps.max())) if overlaps.numel() else 0.0
-
-
 def _rot_deg(q1: np.ndarray, q2: np.ndarray) -> float:
     d = abs(float(np.dot(q1 / np.linalg.norm(q1), q2 / np.linalg.norm(q2))))
     return math.degrees(2 * math.acos(min(1.0, d)))
@@ -173,12 +169,13 @@ def evaluate_episode(
             cv = _apply_kinematic(kin["constant velocity"][-1], acts, keep_velocity=True)
             kin["constant velocity"].append({i: _integrate(o, dt) for i, o in cv.items()})
         start_overlap = wm.prior.overlaps(start.positions[1:], start.orientations[1:])
-        report.start_overlap = max(report.start_overlap, _deepest(start_overlap))
+        if start_overlap.numel():
+            report.start_overlap = max(report.start_overlap, float(start_overlap.max()))
         for s in rollouts[main][1:]:
-            g, _ = wm.prior.penetration(s.positions[1:], s.orientations[1:])
-            o = wm.prior.overlaps(s.positions[1:], s.orientations[1:]) - start_overlap
+            g, o = wm.prior.penetration(s.positions[1:], s.orientations[1:],
+                                        allowed=start_overlap)  # fmt: skip
             report.ground_penetration = max(report.ground_penetration, g)
-            report.object_penetration = max(report.object_penetration, _deepest(o))
+            report.object_penetration = max(report.object_penetration, o)
         preds = {**kin}
         for name, states in rollouts.items():
             preds[name] = [_as_states(wm.object_poses(s)) for s in states]

@@ -234,6 +234,8 @@ def test_touching_proxies_keep_their_overlap_and_still_resist_deeper():
     assert start.shape == (2, 2) and float(start[0, 1]) > 0.008 and float(start[0, 0]) == 0
     assert torch.equal(start, start.T)
     assert torch.allclose(prior.separate(p0, q0, allowed=start), p0, atol=1e-6)
+    assert prior.penetration(p0, q0)[1] == pytest.approx(float(start[0, 1]))
+    assert prior.penetration(p0, q0, allowed=start) == (0.0, 0.0)
     still = step_dynamics(DynamicsModel(), prior, state, WaitAction(), mode="prior")
     assert torch.allclose(still.positions, state.positions, atol=1e-3)
     awake = PhysicsPrior(proxies_from_state(state), sleep_speed=None)  # not only by sleeping

@@ -15,7 +15,6 @@ from spatialwm.scene.state import (
     group_slice,
     quat_multiply,
     quat_to_matrix,
-    quat_to_matrix_np,
     world_gaussians,
 )
 
@@ -98,11 +97,11 @@ def test_quaternion_numpy_views_match_torch():
         2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y),
     ], -1).reshape(7, 3, 3)  # fmt: skip
     assert torch.allclose(quat_to_matrix(a), closed, atol=1e-12)
-    assert torch.allclose(torch.from_numpy(quat_to_matrix_np(a.numpy())), closed, atol=1e-12)
+    assert torch.allclose(torch.from_numpy(quat_to_matrix(a.numpy())), closed, atol=1e-12)
     prod = quat_multiply(a.numpy(), b.numpy())
     assert isinstance(prod, np.ndarray)
     assert torch.allclose(torch.from_numpy(prod), quat_multiply(a, b), atol=1e-12)
-    assert quat_to_matrix(a[0]).shape == (3, 3) and quat_to_matrix_np(a.numpy()).shape == (7, 3, 3)
+    assert quat_to_matrix(a[0]).shape == (3, 3) and quat_to_matrix(a.numpy()).shape == (7, 3, 3)
 
 
 def test_group_of():

@@ -59,7 +59,7 @@ from spatialwm.scene.state import (
     SceneState,
     quat_conjugate,
     quat_multiply,
-    quat_to_matrix_np,
+    quat_to_matrix,
 )
 
 __all__ = [
@@ -95,7 +95,7 @@ def _qnormalize(q: np.ndarray) -> np.ndarray:
 
 def _qmat(q: np.ndarray) -> np.ndarray:
     """Unit wxyz quaternions ``[K, 4]`` -> rotation matrices ``[K, 3, 3]``."""
-    return quat_to_matrix_np(np.asarray(q, dtype=np.float64)).reshape(-1, 3, 3)
+    return quat_to_matrix(np.asarray(q, dtype=np.float64)).reshape(-1, 3, 3)
 
 
 def _cross(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -614,13 +614,20 @@ class PhysicsPrior:
             p = p + delta
         return torch.from_numpy(p).float()
 
-    def penetration(self, positions: Tensor, orientations: Tensor) -> tuple[float, float]:
+    def penetration(
+        self, positions: Tensor, orientations: Tensor, *, allowed: Tensor | None = None
+    ) -> tuple[float, float]:
         """Deepest interpenetration (m) of the proxies at the given poses: ``(object-ground,
-        object-object)``, from MuJoCo's collision detection (0 when nothing overlaps)."""
+        object-object)``, from MuJoCo's collision detection (0 when nothing overlaps).
+        ``allowed``: ``[K, K]`` overlap each pair may have (e.g. :meth:`overlaps` of a start
+        state, as in :meth:`separate`); object-object depth is counted beyond it."""
         if self.num_objects == 0:
             return 0.0, 0.0
         objs, depth, _ = self._contacts_body(*self._body_poses(positions, orientations))
         ground = (objs < 0).any(axis=1)
+        if allowed is not None:
+            free = allowed.detach().cpu().double().numpy()
+            depth = depth - np.where(ground, 0.0, free[objs[:, 0], objs[:, 1]])
         depth = np.maximum(depth, 0.0)
         return (float(depth[ground].max(initial=0.0)), float(depth[~ground].max(initial=0.0)))
 

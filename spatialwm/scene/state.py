@@ -147,18 +147,18 @@ _QUAT_BASIS_NP = _QUAT_BASIS.numpy()
 
 
 def quat_to_matrix(q: Tensor) -> Tensor:
-    """``[..., 4]`` wxyz (any length) -> ``[..., 3, 3]`` rotation matrices."""
-    q = q / q.norm(dim=-1, keepdim=True).clamp_min(1e-12)
-    outer = (q[..., :, None] * q[..., None, :]).reshape(*q.shape[:-1], 16)
-    return (outer @ _QUAT_BASIS.to(q)).reshape(*q.shape[:-1], 3, 3)
+    """``[..., 4]`` wxyz (any length) -> ``[..., 3, 3]`` rotation matrices.
 
-
-def quat_to_matrix_np(q: np.ndarray) -> np.ndarray:
-    """:func:`quat_to_matrix` for float64 numpy arrays ``[..., 4] -> [..., 3, 3]`` (the same
-    basis; no torch round trip, for the physics prior's per-step conversions)."""
-    q = q / np.maximum(np.linalg.norm(q, axis=-1, keepdims=True), 1e-12)
+    Also takes a float64 numpy array (returns one: the physics prior's per-step conversions,
+    without round trips through torch)."""
+    if isinstance(q, Tensor):
+        q = q / q.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+        basis = _QUAT_BASIS.to(q)
+    else:
+        q = q / np.maximum(np.linalg.norm(q, axis=-1, keepdims=True), 1e-12)
+        basis = _QUAT_BASIS_NP
     outer = (q[..., :, None] * q[..., None, :]).reshape(*q.shape[:-1], 16)
-    return (outer @ _QUAT_BASIS_NP).reshape(*q.shape[:-1], 3, 3)
+    return (outer @ basis).reshape(*q.shape[:-1], 3, 3)
 
 
 def rotvec_from_quat(q: Tensor) -> Tensor:
