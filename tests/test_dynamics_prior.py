@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import time
 
 import pytest
 import torch
@@ -14,6 +13,7 @@ from spatialwm.dynamics import (
     PhysicsPrior,
     Proxies,
     box_corners,
+    clearance,
     ground_proxies,
     proxies_from_state,
     step_prior,
@@ -297,6 +297,28 @@ def test_pushed_box_slides_on_the_ground_without_hopping():
     assert 0.8 * coulomb < slid < 1.3 * coulomb, (slid, coulomb)
 
 
+def test_clearance_is_the_lowest_box_corner():
+    g = torch.Generator().manual_seed(7)
+    k = 5
+    proxies = Proxies(
+        object_ids=torch.arange(k),
+        centre=torch.randn(k, 3, generator=g) * 0.05,
+        rotation=torch.randn(k, 4, generator=g),
+        half_extents=torch.rand(k, 3, generator=g) * 0.1 + 0.005,
+        mass=torch.ones(k),
+        friction=torch.full((k,), 0.5),
+    )
+    proxies = dataclasses.replace(
+        proxies, rotation=proxies.rotation / proxies.rotation.norm(dim=-1, keepdim=True)
+    )
+    p = torch.randn(k, 3, generator=g).double()
+    q = torch.randn(k, 4, generator=g).double()
+    got = clearance(proxies, p, q)
+    want = box_corners(proxies, p.float(), q.float()).double()[..., 2].amin(-1)
+    assert got.dtype == torch.float64 and got.shape == (k,)
+    assert torch.allclose(got, want, atol=1e-5), (got, want)
+
+
 def test_ground_proxies_touch_the_ground():
     state = _scene([((0.0, 0.0, 0.025), CUBE, 0.3), ((0.2, 0.0, 0.015), CUBE, 0.0),
                     ((0.4, 0.0, 0.1), CUBE, 0.0)])  # fmt: skip
@@ -463,24 +485,6 @@ def test_bad_inputs():
         prior.simulate(
             torch.zeros(1, 3), torch.zeros(1, 4), torch.zeros(1, 3), torch.zeros(1, 3), 0.1
         )
-
-
-def test_step_time_six_objects():
-    boxes = [((0.12 * (i % 3), 0.12 * (i // 3), 0.02), CUBE, 0.3 * i) for i in range(6)]
-    state = _scene(boxes, n=200)
-    prior = PhysicsPrior(proxies_from_state(state))
-    push = PushAction(10, (0.8, 0.0, 0.0))
-    step_prior(prior, state, push)  # warm up
-    times = []
-    for _ in range(20):
-        t0 = time.perf_counter()
-        step_prior(prior, state, push)
-        times.append(time.perf_counter() - t0)
-    times.sort()
-    print(
-        f"\nstep_prior, 6 objects, dt 0.1 s: median {1e3 * times[10]:.2f} ms, "
-        f"min {1e3 * times[0]:.2f} ms (target <= 5 ms)"
-    )
 
 
 def test_unstable_state_is_recovered_quietly(tmp_path, monkeypatch):

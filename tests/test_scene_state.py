@@ -13,8 +13,11 @@ from spatialwm.scene.io import load_state, save_state
 from spatialwm.scene.state import (
     from_world_gaussians,
     group_slice,
+    quat_conjugate,
+    quat_from_rotvec,
     quat_multiply,
     quat_to_matrix,
+    rotvec_from_quat,
     world_gaussians,
 )
 
@@ -102,6 +105,22 @@ def test_quaternion_numpy_views_match_torch():
     assert isinstance(prod, np.ndarray)
     assert torch.allclose(torch.from_numpy(prod), quat_multiply(a, b), atol=1e-12)
     assert quat_to_matrix(a[0]).shape == (3, 3) and quat_to_matrix(a.numpy()).shape == (7, 3, 3)
+    conj = quat_conjugate(a.numpy())
+    assert isinstance(conj, np.ndarray)
+    assert torch.equal(torch.from_numpy(conj), quat_conjugate(a))
+    # rotation vectors: both backends agree, invert quat_from_rotvec (up to the sign of q),
+    # and the identity (and a quaternion with w < 0) are handled
+    q = torch.cat([q, torch.tensor([[1.0, 0, 0, 0], [-0.6, 0.8, 0, 0]], dtype=torch.float64)])
+    r = rotvec_from_quat(q)
+    rn = rotvec_from_quat(q.numpy())
+    assert isinstance(rn, np.ndarray) and torch.allclose(torch.from_numpy(rn), r, atol=1e-12)
+    back = quat_from_rotvec(r)
+    back_np = quat_from_rotvec(rn)
+    assert isinstance(back_np, np.ndarray)
+    assert torch.allclose(torch.from_numpy(back_np), back, atol=1e-12)
+    assert torch.allclose(back, q * torch.sign(q[:, :1]), atol=1e-12)
+    assert torch.equal(r[7], torch.zeros(3, dtype=torch.float64))
+    assert float(r[8].norm()) == pytest.approx(2 * math.atan2(0.8, 0.6))
 
 
 def test_group_of():

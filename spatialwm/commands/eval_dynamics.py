@@ -22,9 +22,8 @@ def register(subparsers) -> None:
     p.add_argument("--every", type=int, default=5, help="start a rollout every N steps")
     p.add_argument("--horizons", default="1,5,10,20", help="comma-separated (default 1,5,10,20)")
     p.add_argument("--camera", default="cam0", help="camera for future-view PSNR (default cam0)")
-    p.add_argument(
-        "--model", default=None, help="dynamics model file (default: the shipped default model)"
-    )
+    p.add_argument("--dynamics", "--model", dest="model", default=None, metavar="MODEL",
+                   help="dynamics model file (default: the shipped default model)")  # fmt: skip
     p.add_argument("--json", default=None, help="also write the raw numbers here")
     p.set_defaults(func=run)
 

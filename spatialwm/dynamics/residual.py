@@ -21,6 +21,7 @@ Everything here is pure: :func:`correct` returns a new state.
 from __future__ import annotations
 
 import base64
+import functools
 import math
 from dataclasses import dataclass
 
@@ -28,7 +29,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from spatialwm.dynamics.proxy import Proxies, box_corners
+from spatialwm.dynamics.proxy import Proxies, clearance
 from spatialwm.errors import DatasetError
 from spatialwm.scene.state import (
     SceneState,
@@ -47,6 +48,7 @@ __all__ = [
     "integrate",
     "net_from_json",
     "net_to_json",
+    "pack_graph",
     "scene_graph",
 ]
 
@@ -57,9 +59,9 @@ OUTPUTS = 12
 BOUNDS = (0.3, math.pi, 2.0, 10.0)
 
 
-# --------------------------------------------------------------------------- rotations
-def _up(q: Tensor) -> Tensor:
-    return quat_to_matrix(q)[..., :, 2]
+# --------------------------------------------------------------------------- helpers
+def _np(t: Tensor) -> np.ndarray:
+    return t.detach().cpu().double().numpy()
 
 
 # --------------------------------------------------------------------------- base steps
@@ -75,21 +77,21 @@ def integrate(state: SceneState, dt: float) -> SceneState:
 
 def correct(state: SceneState, corrections: Tensor) -> SceneState:
     """``state`` with per-object corrections ``[K, 12]`` (``dp, drot, dv, dw``, world frame)
-    applied to objects ``1..K``; the background is untouched."""
-    c = corrections.to(state.positions.dtype)
-    dq = quat_from_rotvec(c[:, 3:6].double()).to(state.orientations.dtype)
-    q = quat_multiply(dq, state.orientations[1:])
-    q = q / q.norm(dim=-1, keepdim=True)
-    q = torch.where(q[:, :1] < 0, -q, q)
+    applied to objects ``1..K``; the background is untouched. (numpy inside: a handful of
+    objects per call.)"""
+    c = _np(corrections)
+    q = quat_multiply(quat_from_rotvec(c[:, 3:6]), _np(state.orientations[1:]))
+    q = q / np.sqrt((q**2).sum(-1, keepdims=True))
+    q = np.where(q[:, :1] < 0, -q, q)
 
-    def cat(old: Tensor, rows: Tensor) -> Tensor:
-        return torch.cat([old[:1], rows])
+    def rows(old: Tensor, new: np.ndarray) -> Tensor:
+        return torch.cat([old[:1], torch.from_numpy(new).to(old.dtype)])
 
     return state.replace(
-        positions=cat(state.positions, state.positions[1:] + c[:, 0:3]),
-        orientations=cat(state.orientations, q),
-        linear_velocity=cat(state.linear_velocity, state.linear_velocity[1:] + c[:, 6:9]),
-        angular_velocity=cat(state.angular_velocity, state.angular_velocity[1:] + c[:, 9:12]),
+        positions=rows(state.positions, _np(state.positions[1:]) + c[:, 0:3]),
+        orientations=rows(state.orientations, q),
+        linear_velocity=rows(state.linear_velocity, _np(state.linear_velocity[1:]) + c[:, 6:9]),
+        angular_velocity=rows(state.angular_velocity, _np(state.angular_velocity[1:]) + c[:, 9:12]),
     )
 
 
@@ -116,34 +118,53 @@ class Poses:
                      self.v @ rz.T, self.w @ rz.T)  # fmt: skip
 
 
-def _clearance(proxies: Proxies, p: Tensor, q: Tensor) -> Tensor:
-    """``[K]`` height of each proxy's lowest corner above the ground (m)."""
-    return box_corners(proxies, p.float(), q.float()).double()[..., 2].amin(-1)
+def _up_np(q: np.ndarray) -> np.ndarray:
+    return quat_to_matrix(q)[..., :, 2]
 
 
 def scene_graph(
     after: Poses, base: Poses, proxies: Proxies, acted: Tensor
 ) -> tuple[Tensor, Tensor, Tensor]:
-    """Features of one scene: ``(nodes [K, 30], edges [K, K, 13], dist [K, K])``.
+    """Features of one scene: ``(nodes [K, 30], edges [K, K, 13], dist [K, K])``, float64.
 
     ``after``: objects after the step's actions; ``base``: after the base step; ``acted``:
-    ``[K]`` 1 where an action targeted the object this step."""
-    half = proxies.half_extents.double().sort(dim=-1, descending=True).values
-    dp = base.p - after.p
-    drot = rotvec_from_quat(quat_multiply(base.q, quat_conjugate(after.q)))
-    nodes = torch.cat([
-        after.v, after.w, _up(after.q), dp, drot, base.v, base.w, _up(base.q), half,
-        _clearance(proxies, after.p, after.q)[:, None],
-        _clearance(proxies, base.p, base.q)[:, None], acted.double()[:, None],
-    ], dim=-1)  # fmt: skip
-    rel = after.p[None, :, :] - after.p[:, None, :]  # [i, j] = p_j - p_i
-    dist = rel.norm(dim=-1)
-    k = len(after.p)
-    edges = torch.cat([
-        rel, dist[..., None], after.v[None] - after.v[:, None], dp[None] - dp[:, None],
-        half[None].expand(k, k, 3),
-    ], dim=-1)  # fmt: skip
-    return nodes, edges, dist
+    ``[K]`` 1 where an action targeted the object this step. Computed in numpy (a step's
+    handful of objects costs torch more in per-call overhead than in arithmetic)."""
+    pa, qa, va, wa = (_np(t) for t in (after.p, after.q, after.v, after.w))
+    pb, qb, vb, wb = (_np(t) for t in (base.p, base.q, base.v, base.w))
+    half = -np.sort(-_np(proxies.half_extents), axis=-1)  # descending
+    dp = pb - pa
+    drot = rotvec_from_quat(quat_multiply(qb, quat_conjugate(qa)))
+    nodes = np.concatenate([
+        va, wa, _up_np(qa), dp, drot, vb, wb, _up_np(qb), half,
+        clearance(proxies, after.p, after.q).numpy()[:, None],
+        clearance(proxies, base.p, base.q).numpy()[:, None], _np(acted)[:, None],
+    ], axis=-1)  # fmt: skip
+    rel = pa[None, :, :] - pa[:, None, :]  # [i, j] = p_j - p_i
+    dist = np.sqrt((rel**2).sum(-1))
+    k = len(pa)
+    edges = np.concatenate([
+        rel, dist[..., None], va[None] - va[:, None], dp[None] - dp[:, None],
+        np.broadcast_to(half[None], (k, k, 3)),
+    ], axis=-1)  # fmt: skip
+    return torch.from_numpy(nodes), torch.from_numpy(edges), torch.from_numpy(dist)
+
+
+@functools.lru_cache(maxsize=64)
+def _complete_graph(k: int) -> tuple[Tensor, Tensor]:
+    ii, jj = torch.meshgrid(torch.arange(k), torch.arange(k), indexing="ij")
+    keep = (ii != jj).reshape(-1)
+    return keep.nonzero()[:, 0], torch.stack([ii.reshape(-1)[keep], jj.reshape(-1)[keep]], -1)
+
+
+def pack_graph(edges: Tensor, dist: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """One scene's complete graph without self-loops, in :meth:`ResidualNet.forward`'s packed
+    layout: ``edges [K, K, F]``, ``dist [K, K]`` -> ``(edges [E, F], dist [E], graph [E, 2])``
+    with ``E = K (K - 1)`` ordered pairs ``(receiver i, sender j)`` (node indices local to
+    the scene: offset them to pack several scenes)."""
+    k = dist.shape[0]
+    rows, graph = _complete_graph(k)
+    return edges.reshape(k * k, -1)[rows], dist.reshape(-1)[rows], graph
 
 
 # --------------------------------------------------------------------------- the network
@@ -197,12 +218,8 @@ class ResidualNet(nn.Module):
     def predict(self, after: Poses, base: Poses, proxies: Proxies, acted: Tensor) -> Tensor:
         """``[K, 12]`` corrections of one scene's base step."""
         nodes, edges, dist = scene_graph(after, base, proxies, acted)
-        k = len(nodes)
-        ii, jj = torch.meshgrid(torch.arange(k), torch.arange(k), indexing="ij")
-        keep = ii != jj
-        graph = torch.stack([ii[keep], jj[keep]], dim=-1)
-        with torch.no_grad():
-            return self(nodes, edges[keep], dist[keep], graph).double()
+        with torch.inference_mode():
+            return self(nodes, *pack_graph(edges, dist)).double()
 
 
 # ----------------------------------------------------------------------- serialisation

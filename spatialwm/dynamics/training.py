@@ -26,6 +26,7 @@ from spatialwm.dynamics.residual import (
     Poses,
     ResidualNet,
     integrate,
+    pack_graph,
     scene_graph,
 )
 from spatialwm.errors import InputError
@@ -127,12 +128,11 @@ def _pack(transitions: Sequence[Transition], rotations: int, gen: torch.Generato
             a, b, t = (x.rotated(rz, qz) for x in (tr.after, tr.base, tr.truth))
             nd, ed, di = scene_graph(a, b, tr.proxies, tr.acted)
             k = len(nd)
-            ii, jj = torch.meshgrid(torch.arange(k), torch.arange(k), indexing="ij")
-            keep = ii != jj
+            ed, di, graph = pack_graph(ed, di)
             nodes.append(nd)
-            edges.append(ed[keep])
-            dists.append(di[keep])
-            graphs.append(torch.stack([ii[keep], jj[keep]], dim=-1) + n)
+            edges.append(ed)
+            dists.append(di)
+            graphs.append(graph + n)
             ys.append(targets(b, t))
             ws.append(tr.moved)
             n += k

@@ -99,29 +99,49 @@ class SceneState:
 
 
 # ------------------------------------------------------------------------------ quaternions
-def quat_multiply(a: Tensor, b: Tensor) -> Tensor:
-    """Hamilton product of wxyz quaternions ``[..., 4]`` (rotation ``a`` after ``b``).
+def _quat_product_basis() -> Tensor:
+    """``P [4, 4, 4]`` with ``(a b)_k = sum_ij a_i b_j P_ijk`` (Hamilton product, wxyz)."""
+    p = torch.zeros(4, 4, 4, dtype=torch.float64)
+    w, x, y, z = range(4)
+    terms = {  # component k of a b as sums of (sign, i, j) over products a_i b_j
+        w: [(1, w, w), (-1, x, x), (-1, y, y), (-1, z, z)],
+        x: [(1, w, x), (1, x, w), (1, y, z), (-1, z, y)],
+        y: [(1, w, y), (-1, x, z), (1, y, w), (1, z, x)],
+        z: [(1, w, z), (1, x, y), (-1, y, x), (1, z, w)],
+    }
+    for k, parts in terms.items():
+        for sign, i, j in parts:
+            p[i, j, k] = sign
+    return p.reshape(16, 4)
 
-    Also takes two numpy arrays (returns one: the physics prior's per-step conversions)."""
+
+_QUAT_PRODUCT = _quat_product_basis()
+_QUAT_PRODUCT_NP = _QUAT_PRODUCT.numpy()
+
+
+def quat_multiply(a: Tensor, b: Tensor) -> Tensor:
+    """Hamilton product of wxyz quaternions ``[..., 4]`` (rotation ``a`` after ``b``;
+    broadcasting).
+
+    Also takes two numpy arrays (returns one: the physics prior's per-step conversions). One
+    outer product and one matrix product: a handful of kernel calls, not sixteen."""
+    shape = np.broadcast_shapes(tuple(a.shape), tuple(b.shape))[:-1]
+    outer = (a[..., :, None] * b[..., None, :]).reshape(*shape, 16)
     if isinstance(a, Tensor):
-        (aw, ax, ay, az), (bw, bx, by, bz) = a.unbind(-1), b.unbind(-1)
-    else:
-        (aw, ax, ay, az), (bw, bx, by, bz) = (
-            (a[..., i] for i in range(4)),
-            (b[..., i] for i in range(4)),
-        )
-    parts = [
-        aw * bw - ax * bx - ay * by - az * bz,
-        aw * bx + ax * bw + ay * bz - az * by,
-        aw * by - ax * bz + ay * bw + az * bx,
-        aw * bz + ax * by - ay * bx + az * bw,
-    ]
-    return torch.stack(parts, -1) if isinstance(a, Tensor) else np.stack(parts, -1)
+        return outer @ _QUAT_PRODUCT.to(outer)
+    return outer @ _QUAT_PRODUCT_NP
+
+
+_CONJUGATE = (1.0, -1.0, -1.0, -1.0)
 
 
 def quat_conjugate(q: Tensor) -> Tensor:
-    """Conjugate of wxyz quaternions ``[..., 4]`` (the inverse rotation for unit ones)."""
-    return q * torch.tensor([1.0, -1.0, -1.0, -1.0], dtype=q.dtype, device=q.device)
+    """Conjugate of wxyz quaternions ``[..., 4]`` (the inverse rotation for unit ones).
+
+    Also takes a numpy array (returns one)."""
+    if isinstance(q, Tensor):
+        return q * torch.tensor(_CONJUGATE, dtype=q.dtype, device=q.device)
+    return q * np.asarray(_CONJUGATE, dtype=q.dtype)
 
 
 def _quat_matrix_basis() -> Tensor:
@@ -155,28 +175,44 @@ def quat_to_matrix(q: Tensor) -> Tensor:
         q = q / q.norm(dim=-1, keepdim=True).clamp_min(1e-12)
         basis = _QUAT_BASIS.to(q)
     else:
-        q = q / np.maximum(np.linalg.norm(q, axis=-1, keepdims=True), 1e-12)
+        q = q / np.maximum(np.sqrt((q * q).sum(-1, keepdims=True)), 1e-12)
         basis = _QUAT_BASIS_NP
     outer = (q[..., :, None] * q[..., None, :]).reshape(*q.shape[:-1], 16)
     return (outer @ basis).reshape(*q.shape[:-1], 3, 3)
 
 
 def rotvec_from_quat(q: Tensor) -> Tensor:
-    """``[..., 4]`` wxyz -> ``[..., 3]`` rotation vectors (angle in ``[0, pi]``)."""
-    q = q / q.norm(dim=-1, keepdim=True).clamp_min(1e-12)
-    q = torch.where(q[..., :1] < 0, -q, q)
-    s = q[..., 1:].norm(dim=-1, keepdim=True)
-    angle = 2.0 * torch.atan2(s, q[..., :1])
-    scale = torch.where(s > 1e-9, angle / s.clamp_min(1e-12), torch.full_like(s, 2.0))
+    """``[..., 4]`` wxyz -> ``[..., 3]`` rotation vectors (angle in ``[0, pi]``).
+
+    Also takes a float64 numpy array (returns one)."""
+    if isinstance(q, Tensor):
+        q = q / q.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+        s = q[..., 1:].norm(dim=-1, keepdim=True)
+        where, atan2 = torch.where, torch.atan2
+    else:
+        q = q / np.maximum(np.sqrt((q * q).sum(-1, keepdims=True)), 1e-12)
+        s = np.sqrt((q[..., 1:] ** 2).sum(-1, keepdims=True))
+        where, atan2 = np.where, np.arctan2
+    q = where(q[..., :1] < 0, -q, q)
+    angle = 2.0 * atan2(s, q[..., :1])
+    scale = where(s > 1e-9, angle / (s + (s <= 1e-9)), 2.0)  # s > 0 where it is used
     return q[..., 1:] * scale
 
 
 def quat_from_rotvec(r: Tensor) -> Tensor:
-    """``[..., 3]`` rotation vectors -> ``[..., 4]`` unit wxyz quaternions."""
-    angle = r.norm(dim=-1, keepdim=True)
+    """``[..., 3]`` rotation vectors -> ``[..., 4]`` unit wxyz quaternions.
+
+    Also takes a float64 numpy array (returns one)."""
+    if isinstance(r, Tensor):
+        angle = r.norm(dim=-1, keepdim=True)
+        sin, cos, where, cat = torch.sin, torch.cos, torch.where, torch.cat
+    else:
+        angle = np.sqrt((r**2).sum(-1, keepdims=True))
+        sin, cos, where, cat = np.sin, np.cos, np.where, np.concatenate
     half = 0.5 * angle
-    k = torch.where(angle > 1e-9, torch.sin(half) / angle.clamp_min(1e-12), 0.5 - angle**2 / 48)
-    return torch.cat([torch.cos(half), r * k], dim=-1)
+    small = angle <= 1e-9
+    k = where(small, 0.5 - angle**2 / 48, sin(half) / (angle + small))  # angle > 0 where used
+    return cat([cos(half), r * k], -1)
 
 
 # ---------------------------------------------------------------------------- construction
