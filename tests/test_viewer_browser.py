@@ -197,7 +197,8 @@ def test_clicking_an_object_selects_it(app, page):
             if attempt == 2:
                 raise
             time.sleep(1.0)
-    assert app.panels.object.value == app.labels[g - 1]
+    # the dropdown follows the selection (its value is set after the session's)
+    _wait(lambda: app.panels.object.value == app.labels[g - 1], "the object dropdown", 10)
 
 
 def test_second_client_and_closing_mid_rollout(app, browser, page):

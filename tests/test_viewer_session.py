@@ -363,17 +363,20 @@ def test_compare_with_an_episode_fills_errors_and_views(run):
 
 def test_view_command_serves_and_stops_on_ctrl_c(run):
     """``spatialwm view RUN --port 0`` prints its URL, serves the page, stops on Ctrl+C."""
+    import os
     import queue
     import re
     import signal
     import subprocess
     import sys
     import threading
+    import time
     import urllib.request
 
+    env = {**os.environ, "PYTHONFAULTHANDLER": "1"}  # SIGABRT dumps every thread's stack
     proc = subprocess.Popen(
         [sys.executable, "-m", "spatialwm.cli", "view", str(run), "--port", "0"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
     )  # fmt: skip
     lines: queue.Queue = queue.Queue()
     threading.Thread(target=lambda: [lines.put(ln) for ln in proc.stdout], daemon=True).start()
@@ -387,7 +390,17 @@ def test_view_command_serves_and_stops_on_ctrl_c(run):
         page = urllib.request.urlopen(url, timeout=30).read().decode()
         assert "<html" in page.lower()
         proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=60) == 0, "".join(seen)
+        try:
+            code = proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:  # say where it hangs before failing
+            proc.send_signal(signal.SIGABRT)
+            proc.wait(timeout=30)
+            time.sleep(0.5)
+            while not lines.empty():
+                seen.append(lines.get())
+            stacks = "".join(seen)
+            raise AssertionError(f"no exit 60 s after Ctrl+C; its threads:\n{stacks}") from None
+        assert code == 0, "".join(seen)
     finally:
         if proc.poll() is None:
             proc.kill()
