@@ -361,8 +361,10 @@ def test_compare_with_an_episode_fills_errors_and_views(run):
         app.stop()
 
 
-def test_view_command_serves_and_stops_on_ctrl_c(run):
-    """``spatialwm view RUN --port 0`` prints its URL, serves the page, stops on Ctrl+C."""
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
+def test_view_command_serves_and_stops_on_ctrl_c(run, sig):
+    """``spatialwm view RUN --port 0`` prints its URL, serves the page, stops on Ctrl+C (or
+    SIGTERM), also when started with SIGINT ignored (a background job of a script)."""
     import os
     import queue
     import re
@@ -377,6 +379,7 @@ def test_view_command_serves_and_stops_on_ctrl_c(run):
     proc = subprocess.Popen(
         [sys.executable, "-m", "spatialwm.cli", "view", str(run), "--port", "0"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),  # as `cmd &` does
     )  # fmt: skip
     lines: queue.Queue = queue.Queue()
     threading.Thread(target=lambda: [lines.put(ln) for ln in proc.stdout], daemon=True).start()
@@ -389,7 +392,7 @@ def test_view_command_serves_and_stops_on_ctrl_c(run):
             url = m and m.group(1)
         page = urllib.request.urlopen(url, timeout=30).read().decode()
         assert "<html" in page.lower()
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(getattr(signal, sig))
         try:
             code = proc.wait(timeout=60)
         except subprocess.TimeoutExpired:  # say where it hangs before failing
@@ -399,7 +402,7 @@ def test_view_command_serves_and_stops_on_ctrl_c(run):
             while not lines.empty():
                 seen.append(lines.get())
             stacks = "".join(seen)
-            raise AssertionError(f"no exit 60 s after Ctrl+C; its threads:\n{stacks}") from None
+            raise AssertionError(f"no exit 60 s after {sig}; its threads:\n{stacks}") from None
         assert code == 0, "".join(seen)
     finally:
         if proc.poll() is None:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 
 
 def register(subparsers) -> None:
@@ -50,9 +51,23 @@ def run(args: argparse.Namespace) -> int:
     check_port(args.host, args.port)  # before the (slower) loading
     cfg = ViewerConfig(host=args.host, port=args.port, max_states=args.max_states)
     app = ViewerApp.load(args.run, dynamics=args.dynamics, episode=args.episode, config=cfg)
+    _stop_on_signals()
     app.start()
     try:
         app.serve_forever()
     except KeyboardInterrupt:
         print("viewer stopped")
     return 0
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
+def _stop_on_signals() -> None:
+    """Ctrl+C (SIGINT) and SIGTERM stop the server cleanly, even in a process started with
+    SIGINT ignored: a background job of a non-interactive shell (``cmd &`` in a script or CI)
+    inherits that, and Python then installs no KeyboardInterrupt handler, so the viewer would
+    ignore Ctrl+C and ``kill -INT`` for ever."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _interrupt)
