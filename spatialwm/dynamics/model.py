@@ -34,7 +34,13 @@ import torch
 from spatialwm.data.actions import Action, PlaceAction, PushAction, step_actions
 from spatialwm.data.io import read_json, write_json
 from spatialwm.dynamics.params import DynamicsParams
-from spatialwm.dynamics.prior import MAX_DT, PhysicsPrior, apply_actions, simulate_state
+from spatialwm.dynamics.prior import (
+    MAX_DT,
+    PhysicsPrior,
+    apply_actions,
+    cap_length,
+    simulate_state,
+)
 from spatialwm.dynamics.residual import Poses as _Poses
 from spatialwm.dynamics.residual import ResidualNet, correct, integrate, net_from_json, net_to_json
 from spatialwm.errors import DatasetError, InputError
@@ -168,18 +174,12 @@ def _no_faster(corrected: SceneState, base: SceneState) -> SceneState:
 
     def cap(name: str) -> torch.Tensor:
         v = getattr(corrected, name)
-        out = _rescale(v[1:].detach().double().numpy(), _speed(base, name=name))
+        out = cap_length(v[1:].detach().double().numpy(), _speed(base, name=name))
         return torch.cat([v[:1], torch.from_numpy(out).to(v.dtype)])
 
     return corrected.replace(
         linear_velocity=cap("linear_velocity"), angular_velocity=cap("angular_velocity")
     )
-
-
-def _rescale(x: np.ndarray, top: np.ndarray) -> np.ndarray:
-    """Rows of ``x [K, 3]`` scaled down to Euclidean length ``top [K]`` where longer."""
-    n = np.sqrt((x**2).sum(-1))
-    return x * np.where(n > top, top / np.maximum(n, 1e-12), 1.0)[:, None]
 
 
 def _speed(*states: SceneState, name: str) -> np.ndarray:
@@ -198,8 +198,12 @@ def _within_reach(
     network's output bound); on held-out episodes 101-103 the error at h = 20 is 6.0 cm with
     it, 6.3 without (bystanders 3.5 and 4.6)."""
     c = corr.detach().double().numpy().copy()
-    c[:, 0:3] = _rescale(c[:, 0:3], dt * _speed(after, base, name="linear_velocity") + REACH_SHIFT)
-    c[:, 3:6] = _rescale(c[:, 3:6], dt * _speed(after, base, name="angular_velocity") + REACH_TURN)
+    c[:, 0:3] = cap_length(
+        c[:, 0:3], dt * _speed(after, base, name="linear_velocity") + REACH_SHIFT
+    )
+    c[:, 3:6] = cap_length(
+        c[:, 3:6], dt * _speed(after, base, name="angular_velocity") + REACH_TURN
+    )
     return torch.from_numpy(c)
 
 
@@ -214,7 +218,8 @@ def step_dynamics(
 ) -> SceneState:
     """One step of the dynamics head: apply the actions, take the base step (the prior, or
     kinematic integration in mode ``"learned"``), then the network's correction (which may
-    not make an object faster than the base step left it); with the
+    not make an object faster than the base step left it, nor move or turn it farther than it
+    could in the step); with the
     prior, proxies left overlapping the ground, or each other more than they did when the
     step started, are then translated apart
     (:meth:`~spatialwm.dynamics.prior.PhysicsPrior.separate`).

@@ -486,12 +486,12 @@ class PhysicsPrior:
                 stable = run(4 * n)
                 if stable:
                     qvel = d.qvel.reshape(k, 6)
-                    qvel[:, :3] = _cap(qvel[:, :3].copy(), limit)
+                    qvel[:, :3] = cap_length(qvel[:, :3].copy(), limit)
             if not stable:
                 # unstable (MuJoCo reset the bodies): start again with the velocities capped
                 # and finer substeps, and as a last resort let the objects stop where they are
-                vb = _cap(vb, MAX_SPEED)
-                wb = _cap(wb, MAX_SPIN)
+                vb = cap_length(vb, MAX_SPEED)
+                wb = cap_length(wb, MAX_SPIN)
                 m.opt.timestep = dt / (4 * n)
                 n = 4 * n
                 for attempt in (0, 1):
@@ -648,9 +648,13 @@ ENERGY_SLACK = 0.5  # m/s a body may end a step faster than any body started it 
 MAX_SPIN = 50.0  # rad/s
 
 
-def _cap(x: np.ndarray, limit: float) -> np.ndarray:
-    n = np.linalg.norm(x, axis=-1, keepdims=True)
-    return x * np.minimum(1.0, limit / np.maximum(n, 1e-12))
+def cap_length(x: np.ndarray, limit) -> np.ndarray:
+    """Rows of ``x [K, 3]`` scaled down to Euclidean length ``limit`` (a number, or ``[K]``
+    per row) where longer."""
+    n = _norm(x, keepdims=True)
+    return x * np.minimum(
+        1.0, np.asarray(limit, dtype=np.float64)[..., None] / np.maximum(n, 1e-12)
+    )
 
 
 class _quiet_mujoco:
