@@ -9,7 +9,7 @@ import pytest
 import torch
 from conftest import blob_state
 
-from spatialwm.dynamics.proxy import Proxies
+from spatialwm.dynamics.proxy import Proxies, box_corners
 from spatialwm.dynamics.residual import (
     EDGE_FEATURES,
     NODE_FEATURES,
@@ -23,7 +23,7 @@ from spatialwm.dynamics.residual import (
 )
 from spatialwm.dynamics.training import Transition, targets, train_residual
 from spatialwm.errors import DatasetError
-from spatialwm.scene.state import quat_from_rotvec, quat_multiply, rotvec_from_quat
+from spatialwm.scene.state import quat_from_rotvec, quat_multiply, quat_to_matrix, rotvec_from_quat
 
 
 def _random_quats(n: int, gen: torch.Generator) -> torch.Tensor:
@@ -103,6 +103,47 @@ def test_scene_graph_shapes_and_untrained_net_is_zero():
     assert torch.allclose(dist, dist.T) and torch.isfinite(nodes).all()
     out = ResidualNet().predict(a, b, _proxies(4), torch.zeros(4))
     assert out.shape == (4, 12) and torch.equal(out, torch.zeros_like(out))
+
+
+def test_scene_graph_features_match_their_definitions():
+    # an obviously-right torch reference of every feature, element by element (scene_graph
+    # computes them in numpy), on random proxies and poses
+    gen = torch.Generator().manual_seed(5)
+    k = 5
+    a, b = _poses(k, gen), _poses(k, gen)
+    rot = _random_quats(k, gen).float()
+    proxies = Proxies(
+        object_ids=torch.arange(1, k + 1),
+        centre=torch.randn(k, 3, generator=gen) * 0.02,
+        rotation=rot,
+        half_extents=torch.rand(k, 3, generator=gen) * 0.05 + 0.01,
+        mass=torch.full((k,), 0.1),
+        friction=torch.full((k,), 0.5),
+    )
+    acted = torch.tensor([0.0, 1.0, 0.0, 0.0, 1.0])
+    nodes, edges, dist = scene_graph(a, b, proxies, acted)
+
+    def up(q):
+        return torch.stack([quat_to_matrix(x)[:, 2] for x in q])  # third column, per object
+
+    def low(p):
+        return torch.stack([c[:, 2].min() for c in box_corners(proxies, p.p.float(), p.q.float())])
+
+    half = torch.stack([h.sort(descending=True).values for h in proxies.half_extents]).double()
+    drot = torch.stack([rotvec_from_quat(quat_multiply(qb, torch.cat([qa[:1], -qa[1:]])))
+                        for qa, qb in zip(a.q, b.q, strict=True)])  # fmt: skip
+    want = torch.cat([
+        a.v, a.w, up(a.q), b.p - a.p, drot, b.v, b.w, up(b.q), half,
+        low(a).double()[:, None], low(b).double()[:, None], acted.double()[:, None],
+    ], dim=1)  # fmt: skip
+    assert torch.allclose(nodes, want, atol=1e-5), (nodes - want).abs().amax(0)
+    for i in range(k):
+        for j in range(k):
+            rel = a.p[j] - a.p[i]
+            e = torch.cat([rel, rel.norm()[None], a.v[j] - a.v[i],
+                           (b.p[j] - a.p[j]) - (b.p[i] - a.p[i]), half[j]])  # fmt: skip
+            assert torch.allclose(edges[i, j], e, atol=1e-9), (i, j)
+            assert float(dist[i, j]) == pytest.approx(float(rel.norm()), abs=1e-12)
 
 
 def test_json_round_trip_is_exact_and_bad_records_are_named():
