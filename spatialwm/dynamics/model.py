@@ -44,7 +44,7 @@ from spatialwm.dynamics.prior import (
 from spatialwm.dynamics.residual import Poses as _Poses
 from spatialwm.dynamics.residual import ResidualNet, correct, integrate, net_from_json, net_to_json
 from spatialwm.errors import DatasetError, InputError
-from spatialwm.scene.state import SceneState
+from spatialwm.scene.state import SceneState, numpy64
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -174,7 +174,7 @@ def _no_faster(corrected: SceneState, base: SceneState) -> SceneState:
 
     def cap(name: str) -> torch.Tensor:
         v = getattr(corrected, name)
-        out = cap_length(v[1:].detach().double().numpy(), _speed(base, name=name))
+        out = cap_length(numpy64(v[1:]), _speed(base, name=name))
         return torch.cat([v[:1], torch.from_numpy(out).to(v.dtype)])
 
     return corrected.replace(
@@ -184,7 +184,7 @@ def _no_faster(corrected: SceneState, base: SceneState) -> SceneState:
 
 def _speed(*states: SceneState, name: str) -> np.ndarray:
     """``[K]`` the larger of the objects' speeds (``name``: a velocity field) in ``states``."""
-    v = [getattr(s, name)[1:].detach().double().numpy() for s in states]
+    v = [numpy64(getattr(s, name)[1:]) for s in states]
     return np.sqrt(np.maximum.reduce([(x**2).sum(-1) for x in v]))
 
 
@@ -197,7 +197,7 @@ def _within_reach(
     correction may move an object by up to 30 cm in one step whatever its speed (the
     network's output bound); on held-out episodes 101-103 the error at h = 20 is 6.0 cm with
     it, 6.3 without (bystanders 3.5 and 4.6)."""
-    c = corr.detach().double().numpy().copy()
+    c = numpy64(corr).copy()
     c[:, 0:3] = cap_length(
         c[:, 0:3], dt * _speed(after, base, name="linear_velocity") + REACH_SHIFT
     )

@@ -86,7 +86,7 @@ def _qmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def _qconj(q: np.ndarray) -> np.ndarray:
-    return quat_conjugate(torch.from_numpy(np.asarray(q))).numpy()
+    return quat_conjugate(np.asarray(q, dtype=np.float64))
 
 
 def _norm(x: np.ndarray, keepdims: bool = False) -> np.ndarray:

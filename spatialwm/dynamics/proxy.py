@@ -27,7 +27,13 @@ import torch
 from torch import Tensor
 
 from spatialwm.errors import InputError
-from spatialwm.scene.state import SceneState, group_slice, quat_multiply, quat_to_matrix
+from spatialwm.scene.state import (
+    SceneState,
+    group_slice,
+    numpy64,
+    quat_multiply,
+    quat_to_matrix,
+)
 
 __all__ = ["Proxies", "box_corners", "clearance", "ground_proxies", "proxies_from_state"]
 
@@ -232,16 +238,12 @@ def clearance(proxies: Proxies, positions: Tensor, orientations: Tensor) -> Tens
     Closed form of ``box_corners(...)[..., 2].amin(-1)`` (the lowest corner lies
     ``sum_j h_j |R_box[2, j]|`` below the box centre), in numpy: the learned dynamics calls it
     twice per step on a handful of objects."""
-    p, q = _np(positions), _np(orientations)
+    p, q = numpy64(positions), numpy64(orientations)
     R_obj = quat_to_matrix(q)
-    R_box = quat_to_matrix(quat_multiply(q, _np(proxies.rotation)))
-    centre_z = p[:, 2] + (R_obj[:, 2, :] * _np(proxies.centre)).sum(-1)
-    low = centre_z - (_np(proxies.half_extents) * np.abs(R_box[:, 2, :])).sum(-1)
+    R_box = quat_to_matrix(quat_multiply(q, numpy64(proxies.rotation)))
+    centre_z = p[:, 2] + (R_obj[:, 2, :] * numpy64(proxies.centre)).sum(-1)
+    low = centre_z - (numpy64(proxies.half_extents) * np.abs(R_box[:, 2, :])).sum(-1)
     return torch.from_numpy(low)
-
-
-def _np(t: Tensor) -> np.ndarray:
-    return t.detach().cpu().double().numpy()
 
 
 def ground_proxies(

@@ -33,6 +33,7 @@ from spatialwm.dynamics.proxy import Proxies, clearance
 from spatialwm.errors import DatasetError
 from spatialwm.scene.state import (
     SceneState,
+    numpy64,
     quat_conjugate,
     quat_from_rotvec,
     quat_multiply,
@@ -59,11 +60,6 @@ OUTPUTS = 12
 BOUNDS = (0.3, math.pi, 2.0, 10.0)
 
 
-# --------------------------------------------------------------------------- helpers
-def _np(t: Tensor) -> np.ndarray:
-    return t.detach().cpu().double().numpy()
-
-
 # --------------------------------------------------------------------------- base steps
 def integrate(state: SceneState, dt: float) -> SceneState:
     """Kinematic base of the "learned only" ablation: every object keeps its linear and
@@ -79,19 +75,22 @@ def correct(state: SceneState, corrections: Tensor) -> SceneState:
     """``state`` with per-object corrections ``[K, 12]`` (``dp, drot, dv, dw``, world frame)
     applied to objects ``1..K``; the background is untouched. (numpy inside: a handful of
     objects per call.)"""
-    c = _np(corrections)
-    q = quat_multiply(quat_from_rotvec(c[:, 3:6]), _np(state.orientations[1:]))
+    c = numpy64(corrections)
+    q = quat_multiply(quat_from_rotvec(c[:, 3:6]), numpy64(state.orientations[1:]))
     q = q / np.sqrt((q**2).sum(-1, keepdims=True))
     q = np.where(q[:, :1] < 0, -q, q)
 
     def rows(old: Tensor, new: np.ndarray) -> Tensor:
         return torch.cat([old[:1], torch.from_numpy(new).to(old.dtype)])
 
+    def shifted(old: Tensor, delta: np.ndarray) -> Tensor:
+        return rows(old, numpy64(old[1:]) + delta)
+
     return state.replace(
-        positions=rows(state.positions, _np(state.positions[1:]) + c[:, 0:3]),
+        positions=shifted(state.positions, c[:, 0:3]),
         orientations=rows(state.orientations, q),
-        linear_velocity=rows(state.linear_velocity, _np(state.linear_velocity[1:]) + c[:, 6:9]),
-        angular_velocity=rows(state.angular_velocity, _np(state.angular_velocity[1:]) + c[:, 9:12]),
+        linear_velocity=shifted(state.linear_velocity, c[:, 6:9]),
+        angular_velocity=shifted(state.angular_velocity, c[:, 9:12]),
     )
 
 
@@ -130,15 +129,15 @@ def scene_graph(
     ``after``: objects after the step's actions; ``base``: after the base step; ``acted``:
     ``[K]`` 1 where an action targeted the object this step. Computed in numpy (a step's
     handful of objects costs torch more in per-call overhead than in arithmetic)."""
-    pa, qa, va, wa = (_np(t) for t in (after.p, after.q, after.v, after.w))
-    pb, qb, vb, wb = (_np(t) for t in (base.p, base.q, base.v, base.w))
-    half = -np.sort(-_np(proxies.half_extents), axis=-1)  # descending
+    pa, qa, va, wa = (numpy64(t) for t in (after.p, after.q, after.v, after.w))
+    pb, qb, vb, wb = (numpy64(t) for t in (base.p, base.q, base.v, base.w))
+    half = -np.sort(-numpy64(proxies.half_extents), axis=-1)  # descending
     dp = pb - pa
     drot = rotvec_from_quat(quat_multiply(qb, quat_conjugate(qa)))
     nodes = np.concatenate([
         va, wa, _up_np(qa), dp, drot, vb, wb, _up_np(qb), half,
         clearance(proxies, after.p, after.q).numpy()[:, None],
-        clearance(proxies, base.p, base.q).numpy()[:, None], _np(acted)[:, None],
+        clearance(proxies, base.p, base.q).numpy()[:, None], numpy64(acted)[:, None],
     ], axis=-1)  # fmt: skip
     rel = pa[None, :, :] - pa[:, None, :]  # [i, j] = p_j - p_i
     dist = np.sqrt((rel**2).sum(-1))

@@ -132,6 +132,12 @@ def quat_multiply(a: Tensor, b: Tensor) -> Tensor:
     return outer @ _QUAT_PRODUCT_NP
 
 
+def numpy64(t: Tensor) -> np.ndarray:
+    """A tensor's values as a float64 numpy array (detached, on the CPU): the dynamics' small
+    per-step arithmetic runs in numpy, where a call costs a fraction of torch's overhead."""
+    return t.detach().cpu().double().numpy()
+
+
 _CONJUGATE = (1.0, -1.0, -1.0, -1.0)
 
 
@@ -319,6 +325,7 @@ __all__ = [
     "SceneState",
     "from_world_gaussians",
     "group_slice",
+    "numpy64",
     "quat_conjugate",
     "quat_from_rotvec",
     "quat_multiply",
