@@ -275,7 +275,8 @@ class WorldModel:
 def _make_prior(state: SceneState, params: DynamicsParams) -> PhysicsPrior:
     proxies = proxies_from_state(state, density=params.density, friction=params.friction)
     proxies = ground_proxies(proxies, state.positions[1:], state.orientations[1:])
-    return PhysicsPrior(proxies, rolling_friction=params.rolling_friction, com_drop=params.com_drop)
+    return PhysicsPrior(proxies, rolling_friction=params.rolling_friction,
+                        com_drop=params.com_drop, pair_friction=params.pair_friction)  # fmt: skip
 
 
 def _frame_offsets(state: SceneState, objects: Mapping) -> dict[int, tuple[Tensor, Tensor]]:

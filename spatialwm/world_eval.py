@@ -12,10 +12,10 @@ world model in each of its modes (:data:`MODEL_METHODS`: ``prior only`` = MuJoCo
 reconstructed proxies with the fitted parameters, ``learned only`` = kinematic integration
 plus its network, ``prior + learned`` = the full dynamics head). Also: the deepest
 interpenetration of the proxies over all predicted states of the full model's rollouts
-(object-ground; object-object beyond what the pair already overlapped in the rollout's true
-start state, where the crude boxes of touching objects overlap) and future-view PSNR of
-the renders against the generator's frames at steps ``k`` (rolled out from step 0, one
-camera).
+(beyond what each object or pair already had in the rollout's true start state, where the
+crude boxes of touching objects overlap and those of toppled ones lie partly in the ground)
+and future-view PSNR of the renders against the generator's frames at steps ``k`` (rolled
+out from step 0, one camera).
 """
 
 from __future__ import annotations
@@ -49,14 +49,16 @@ MAIN_METHOD = "prior + learned"
 @dataclass
 class DynamicsReport:
     """Errors pooled over episodes: ``errors[method][group][h]`` lists of ``(cm, deg)``
-    (group ``"pushed"`` or ``"bystander"``), the full model's deepest penetrations (m:
-    object-ground; object-object beyond the pair's overlap in the rollout's true start state,
-    whose deepest is ``start_overlap``) and future-view PSNR samples ``psnr[method][k]``."""
+    (group ``"pushed"`` or ``"bystander"``), the full model's deepest penetrations (m,
+    object-ground and object-object, beyond the object's depth in the ground and the pair's
+    overlap in the rollout's true start state, whose deepest are ``start_sunk`` and
+    ``start_overlap``) and future-view PSNR samples ``psnr[method][k]``."""
 
     errors: dict = field(default_factory=lambda: defaultdict(lambda: defaultdict(dict)))
     ground_penetration: float = 0.0
     object_penetration: float = 0.0
     start_overlap: float = 0.0
+    start_sunk: float = 0.0
     psnr: dict = field(default_factory=lambda: defaultdict(lambda: defaultdict(list)))
     episodes: int = 0
 
@@ -87,10 +89,11 @@ class DynamicsReport:
                 lines.append(f"| {method} | " + " | ".join(cells) + " |")
         lines += [
             "",
-            f"deepest interpenetration of the proxies (predicted states): object-ground "
-            f"{self.ground_penetration * 1000:.1f} mm, object-object "
-            f"{self.object_penetration * 1000:.1f} mm beyond the pair's overlap in the true "
-            f"start state (the boxes of touching objects overlap there by up to "
+            f"deepest interpenetration of the proxies (predicted states, beyond the true "
+            f"start state's): object-ground {self.ground_penetration * 1000:.1f} mm, "
+            f"object-object {self.object_penetration * 1000:.1f} mm (in the true start "
+            f"states the boxes of toppled objects lie up to {self.start_sunk * 1000:.1f} mm "
+            f"in the ground and those of touching objects overlap by up to "
             f"{self.start_overlap * 1000:.1f} mm) ({self.episodes} episodes)",
         ]
         return "\n".join(lines)
@@ -171,9 +174,12 @@ def evaluate_episode(
         start_overlap = wm.prior.overlaps(start.positions[1:], start.orientations[1:])
         if start_overlap.numel():
             report.start_overlap = max(report.start_overlap, float(start_overlap.max()))
+        start_sunk = wm.prior.sunk(start.positions[1:], start.orientations[1:])
+        if start_sunk.numel():
+            report.start_sunk = max(report.start_sunk, float(start_sunk.max()))
         for s in rollouts[main][1:]:
             g, o = wm.prior.penetration(s.positions[1:], s.orientations[1:],
-                                        allowed=start_overlap)  # fmt: skip
+                                        allowed=start_overlap, sunk=start_sunk)  # fmt: skip
             report.ground_penetration = max(report.ground_penetration, g)
             report.object_penetration = max(report.object_penetration, o)
         preds = {**kin}

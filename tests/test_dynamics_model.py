@@ -43,6 +43,9 @@ def test_round_trip(tmp_path):
     assert back.mode == "prior+learned"
     save_model(tmp_path / "p.json", DynamicsModel(m.params, mode="prior"))
     assert load_model(tmp_path / "p.json").mode == "prior"
+    split = DynamicsModel(DynamicsParams(0.6, 900.0, pair_friction=1.2))
+    save_model(tmp_path / "s.json", split)
+    assert load_model(tmp_path / "s.json").params == split.params
     for a, b in ((m.residual, back.residual), (m.learned_only, back.learned_only)):
         for k, v in a.state_dict().items():
             assert torch.equal(v, b.state_dict()[k])
@@ -73,6 +76,10 @@ def test_bad_files(tmp_path):
     bad.write_text(json.dumps({"format": "spatialwm.dynamics_model", "version": 2,
                                "friction": -1, "density": 500}))  # fmt: skip
     with pytest.raises(DatasetError, match="out of range"):
+        load_model(bad)
+    bad.write_text(json.dumps({"format": "spatialwm.dynamics_model", "version": 2,
+                               "friction": 0.5, "density": 500, "pair_friction": -2}))  # fmt: skip
+    with pytest.raises(DatasetError, match="pair_friction -2"):
         load_model(bad)
     bad.write_text(json.dumps({"format": "spatialwm.dynamics_model", "version": 2,
                                "friction": 0.5, "density": 500,

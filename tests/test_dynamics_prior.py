@@ -18,7 +18,7 @@ from spatialwm.dynamics import (
     proxies_from_state,
     step_prior,
 )
-from spatialwm.dynamics.model import DynamicsModel, step_dynamics
+from spatialwm.dynamics.model import DynamicsModel, load_model, step_dynamics
 from spatialwm.errors import InputError
 from spatialwm.scene.state import SceneState, from_world_gaussians, quat_multiply, quat_to_matrix
 
@@ -338,13 +338,55 @@ def test_ground_proxies_touch_the_ground():
         ground_proxies(proxies, p[:1], q)
 
 
-def test_object_sunk_into_the_ground_is_lifted_gently():
+def test_object_sunk_into_the_ground_is_lifted_gently_when_it_moves():
     state = _scene([((0.0, 0.0, 0.01), CUBE, 0.0)])  # 1 cm into the ground
     proxies = proxies_from_state(state)
-    prior = PhysicsPrior(proxies)
-    after = step_prior(prior, state, WaitAction())
-    assert abs(float(_corners(proxies, after)[..., 2].min())) < 3e-3
-    assert float(after.linear_velocity[1].norm()) < 0.05
+    for prior, action in ((PhysicsPrior(proxies, sleep_speed=None), WaitAction()),
+                          (PhysicsPrior(proxies), PushAction(10, (0.3, 0.0, 0.0)))):  # fmt: skip
+        after = step_prior(prior, state, action)
+        assert abs(float(_corners(proxies, after)[..., 2].min())) < 3e-3
+        assert abs(float(after.linear_velocity[1, 2])) < 0.05
+
+
+def test_resting_object_in_the_ground_stays_where_it_rests():
+    # a crude box around a toppled object lies partly in the ground in its true resting pose:
+    # asleep, it is not lifted, by the prior or by the separation after a learned correction
+    tilt = torch.tensor([math.cos(0.3), math.sin(0.3), 0.0, 0.0])  # 34 degrees about x
+    state = _scene([((0.0, 0.0, 0.015), CUBE, 0.0), ((0.2, 0.0, 0.02), CUBE, 0.0)])
+    orient = state.orientations.clone()
+    orient[1] = tilt
+    state = state.replace(orientations=orient)
+    prior = PhysicsPrior(proxies_from_state(state))
+    p0, q0 = state.positions[1:], state.orientations[1:]
+    sunk = prior.sunk(p0, q0)
+    lowest = _corners(prior.proxies, state)[..., 2].amin(-1)
+    assert torch.allclose(sunk, (-lowest).clamp_min(0).double(), atol=1e-6)
+    assert float(sunk[0]) > 0.01 and float(sunk[1]) < 1e-6
+    assert prior.penetration(p0, q0)[0] == pytest.approx(float(sunk[0]), abs=1e-4)
+    assert prior.penetration(p0, q0, sunk=sunk) == pytest.approx((0.0, 0.0), abs=1e-9)
+    assert torch.allclose(prior.separate(p0, q0, sunk=sunk), p0, atol=1e-6)
+    assert float((prior.separate(p0, q0) - p0)[0, 2]) > 0.01  # without the allowance: lifted
+    for mode in ("prior", "prior+learned"):
+        after = step_dynamics(load_model(), prior, state, WaitAction(), mode=mode)
+        assert torch.equal(after.positions, state.positions), mode
+    # a push still lifts it: awake, it is simulated from on the ground
+    pushed = step_prior(prior, state, PushAction(10, (0.5, 0.0, 0.0)))
+    assert float(_corners(prior.proxies, pushed)[0, :, 2].min()) > -3e-3
+
+
+def test_pair_friction_applies_between_objects_only():
+    state = _scene([((0.0, 0.0, 0.02), CUBE, 0.0), ((0.2, 0.0, 0.02), CUBE, 0.0)])
+    proxies = proxies_from_state(state, friction=0.6)
+    for pair, expected in ((None, 0.6), (1.3, 1.3)):
+        prior = PhysicsPrior(proxies, pair_friction=pair)
+        ground = (prior._pair_objects < 0).any(axis=1)
+        mu = prior.model.pair_friction[:, 0]
+        assert ground.sum() == 2 and (~ground).sum() == 1
+        assert mu[ground].tolist() == pytest.approx([0.6, 0.6])
+        assert mu[~ground].tolist() == pytest.approx([expected])
+    for bad in (-0.1, math.nan, 6.0):
+        with pytest.raises(InputError, match="pair_friction"):
+            PhysicsPrior(proxies, pair_friction=bad)
 
 
 def test_hull_geom_rests_on_the_ground():

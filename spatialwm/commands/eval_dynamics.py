@@ -63,5 +63,6 @@ def run(args: argparse.Namespace) -> int:
             "ground_penetration_m": report.ground_penetration,
             "object_penetration_m": report.object_penetration,
             "start_overlap_m": report.start_overlap,
+            "start_sunk_m": report.start_sunk,
         })  # fmt: skip
     return 0

@@ -33,6 +33,9 @@ def register(subparsers) -> None:
                    help="skip the parameter search: use this friction (and --density)")  # fmt: skip
     p.add_argument("--density", type=float, default=1000.0,
                    help="density with --friction (kg/m^3, default 1000)")  # fmt: skip
+    p.add_argument("--pair-friction", type=float, default=None,
+                   help="friction between two objects (default: --friction; with the search, "
+                   "kept at this value)")  # fmt: skip
     p.add_argument("--com-drop", type=float, default=0.0,
                    help="centre of mass below the proxy centre, fraction of its half height "
                    "(0)")  # fmt: skip
@@ -82,6 +85,8 @@ def run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     if not 0.0 <= args.com_drop < 1.0:
         raise InputError("--com-drop must be in [0, 1)")
+    if args.pair_friction is not None and not 0.0 <= args.pair_friction <= 5.0:
+        raise InputError("--pair-friction must be in [0, 5]")
     base = [(WorldModel.load(r, dynamics=DynamicsParams(), mode="prior"), ds.episode)
             for ds, r in pairs]  # fmt: skip
 
@@ -94,11 +99,13 @@ def run(args: argparse.Namespace) -> int:
 
     if args.friction is None:
         print(f"fitting friction and density on {len(base)} episode(s), horizon {args.horizon}")
-        params, fit = fit_params(error, com_drop=args.com_drop)
+        params, fit = fit_params(error, com_drop=args.com_drop, pair_friction=args.pair_friction)
     else:
-        params = DynamicsParams(args.friction, args.density, com_drop=args.com_drop)
+        params = DynamicsParams(args.friction, args.density, com_drop=args.com_drop,
+                                pair_friction=args.pair_friction)  # fmt: skip
         fit = {"error": error(params), "grid": []}
-    print(f"friction {params.friction:.3f}, density {params.density:.0f} kg/m^3: "
+    pair = "" if params.pair_friction is None else f", pair friction {params.pair_friction:.3f}"
+    print(f"friction {params.friction:.3f}{pair}, density {params.density:.0f} kg/m^3: "
           f"{fit['error']:.2f} cm at h={args.horizon} (prior only)")  # fmt: skip
     fitted = [(wm.with_model(params), ep) for wm, ep in base]
     nets, stats = {}, {}

@@ -91,7 +91,7 @@ def save_model(path: str | os.PathLike, model: DynamicsModel) -> None:
     write_json(path, {
         "format": MODEL_FORMAT, "version": MODEL_VERSION,
         "friction": p.friction, "density": p.density, "rolling_friction": p.rolling_friction,
-        "com_drop": p.com_drop,
+        "com_drop": p.com_drop, "pair_friction": p.pair_friction,
         "residual": net_to_json(model.residual) if model.residual is not None else None,
         "learned_only": (net_to_json(model.learned_only)
                          if model.learned_only is not None else None),
@@ -117,6 +117,8 @@ def load_model(path: str | os.PathLike | None = None) -> DynamicsModel:
         friction, density = float(rec["friction"]), float(rec["density"])
         rolling = float(rec.get("rolling_friction", 0.0))
         com_drop = float(rec.get("com_drop", 0.0))
+        pair = rec.get("pair_friction")
+        pair = None if pair is None else float(pair)
     except (KeyError, TypeError, ValueError) as e:
         raise DatasetError(f"{path}: bad or missing field ({e})") from None
     if not (
@@ -124,10 +126,11 @@ def load_model(path: str | os.PathLike | None = None) -> DynamicsModel:
         and 1.0 <= density <= 50_000.0
         and 0.0 <= rolling <= 1.0
         and 0.0 <= com_drop < 1.0
+        and (pair is None or 0.0 <= pair <= 5.0)
     ):
         raise DatasetError(
-            f"{path}: friction {friction}, density {density}, rolling_friction {rolling} or "
-            f"com_drop {com_drop} out of range"
+            f"{path}: friction {friction}, density {density}, rolling_friction {rolling}, "
+            f"com_drop {com_drop} or pair_friction {pair} out of range"
         )
     mode = rec.get("mode", "prior+learned")
     if mode not in MODES:
@@ -137,7 +140,7 @@ def load_model(path: str | os.PathLike | None = None) -> DynamicsModel:
         r = rec.get(key)
         nets[key] = net_from_json(r, f"{path}: {key}") if r is not None else None
     return DynamicsModel(
-        DynamicsParams(friction, density, rolling, com_drop),
+        DynamicsParams(friction, density, rolling, com_drop, pair),
         mode=mode,
         info=dict(rec.get("info", {})),
         **nets,
@@ -220,8 +223,8 @@ def step_dynamics(
     kinematic integration in mode ``"learned"``), then the network's correction (which may
     not make an object faster than the base step left it, nor move or turn it farther than it
     could in the step); with the
-    prior, proxies left overlapping the ground, or each other more than they did when the
-    step started, are then translated apart
+    prior, proxies left deeper in the ground, or in each other, than they were when the step
+    started are then translated apart
     (:meth:`~spatialwm.dynamics.prior.PhysicsPrior.separate`).
 
     Pure: returns a new state with ``step + 1``. A mode whose network the model lacks falls
@@ -236,6 +239,7 @@ def step_dynamics(
         base, net = integrate(after, float(dt)), model.learned_only
     else:
         allowed = prior.overlaps(after.positions[1:], after.orientations[1:])
+        sunk = prior.sunk(after.positions[1:], after.orientations[1:])
         base = simulate_state(prior, after, dt, overlaps=allowed)
         net = model.residual if mode == "prior+learned" else None
     # objects the prior kept asleep stay asleep (and a scene at rest needs no network)
@@ -248,7 +252,8 @@ def step_dynamics(
             corr = corr * moving[:, None]
         base = _no_faster(correct(base, _within_reach(corr, after, base, float(dt))), base)
     if mode != "learned" and state.num_groups > 1:  # the prior's non-interpenetration
-        pos = prior.separate(base.positions[1:], base.orientations[1:], allowed=allowed)
+        pos = prior.separate(base.positions[1:], base.orientations[1:], allowed=allowed,
+                             sunk=sunk)  # fmt: skip
         pos = torch.cat([base.positions[:1], pos.to(base.positions)])
         base = base.replace(positions=pos)
     return base

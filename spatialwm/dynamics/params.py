@@ -23,12 +23,15 @@ class DynamicsParams:
         rolling_friction: resistance to rolling and tipping (m; 0 = none).
         com_drop: centre of mass below the proxy's centre, as a fraction of its half height
             (real objects are bottom-heavy more often than not; a box's centre is not).
+        pair_friction: sliding friction between two objects; ``None``: ``friction`` (which
+            is then also the objects' friction on the ground).
     """
 
     friction: float = 0.5
     density: float = 500.0
     rolling_friction: float = 0.0
     com_drop: float = 0.0
+    pair_friction: float | None = None
 
 
 def fit_params(
@@ -38,19 +41,24 @@ def fit_params(
     densities: Sequence[float] = (250.0, 500.0, 1000.0),
     log: Callable[[str], None] = print,
     com_drop: float = 0.0,
+    pair_friction: float | None = None,
 ) -> tuple[DynamicsParams, dict]:
     """Grid search, then a golden-section refinement of the friction at the best density.
 
     Args:
         error: the training error of a parameter set (e.g. mean position error, cm).
-        com_drop: kept fixed at this value.
+        com_drop, pair_friction: kept fixed at these values.
     Returns:
         ``(best params, {"grid": [...], "error": best error})``.
     """
+
+    def make(f: float, d: float) -> DynamicsParams:
+        return DynamicsParams(f, d, com_drop=com_drop, pair_friction=pair_friction)
+
     grid = []
     for d in densities:
         for f in frictions:
-            e = error(DynamicsParams(f, d, com_drop=com_drop))
+            e = error(make(f, d))
             grid.append((f, d, e))
             log(f"  friction {f:.3f} density {d:.0f}: {e:.3f}")
     f0, d0, e0 = min(grid, key=lambda r: r[2])
@@ -60,22 +68,19 @@ def fit_params(
     g = (5**0.5 - 1) / 2
     a, b = lo, hi
     c, d = b - g * (b - a), a + g * (b - a)
-    ec, ed = (
-        error(DynamicsParams(c, d0, com_drop=com_drop)),
-        error(DynamicsParams(d, d0, com_drop=com_drop)),
-    )
+    ec, ed = error(make(c, d0)), error(make(d, d0))
     for _ in range(6):
         if ec < ed:
             b, d, ed = d, c, ec
             c = b - g * (b - a)
-            ec = error(DynamicsParams(c, d0, com_drop=com_drop))
+            ec = error(make(c, d0))
         else:
             a, c, ec = c, d, ed
             d = a + g * (b - a)
-            ed = error(DynamicsParams(d, d0, com_drop=com_drop))
+            ed = error(make(d, d0))
     best = min([(f0, e0), (c, ec), (d, ed)], key=lambda r: r[1])
     log(f"  refined friction {best[0]:.3f}: {best[1]:.3f}")
-    return DynamicsParams(best[0], d0, com_drop=com_drop), {
+    return make(best[0], d0), {
         "grid": [list(r) for r in grid],
         "error": best[1],
     }

@@ -28,7 +28,10 @@ Conventions:
   ground contact is left to MuJoCo's soft contacts, which push a body out over a few contact
   time constants (``solref``, 2 substeps = 8 ms by default) instead of impulsively; the
   default ``solref``/``solimp`` are stiffer than MuJoCo's to keep a fast collision's overlap
-  to a few mm. Object-object overlap a step starts with is kept (above).
+  to a few mm. Object-object overlap a step starts with is kept (above). An object asleep
+  through the step (see ``sleep_speed``) is not lifted: a crude box around a toppled or
+  irregular object lies partly in the ground in its true resting pose, and lifting it moved
+  resting bystanders by centimetres.
 * Energy: a body that ends a step faster than any body started it (plus what gravity adds
   over ``dt``, plus 0.5 m/s) is simulated again with 4x finer substeps, and what is still
   too fast is capped: soft contacts can feed energy into a degenerate proxy (a 5 g needle
@@ -160,6 +163,7 @@ def _mjcf(
     rolling_friction: float = 0.0,
     torsional_friction: float = 0.0,
     com_drop: float = 0.0,
+    pair_friction: float | None = None,
 ) -> str:
     """MJCF text of the ground and the proxies (bodies named ``obj<id>``)."""
     assets, bodies = [], []
@@ -193,8 +197,13 @@ def _mjcf(
     # as the normal, MuJoCo's soft contacts turn a box's sliding friction into a normal push
     # that launches it.
     ids = [int(i) for i in proxies.object_ids]
-    pairs = [(f"obj{ids[a]}", f"obj{ids[b]}",
-              max(float(proxies.friction[a]), float(proxies.friction[b])))
+
+    def between(a: int, b: int) -> float:
+        if pair_friction is not None:
+            return pair_friction
+        return max(float(proxies.friction[a]), float(proxies.friction[b]))
+
+    pairs = [(f"obj{ids[a]}", f"obj{ids[b]}", between(a, b))
              for a in range(len(ids)) for b in range(a + 1, len(ids))]  # fmt: skip
     pairs += [("ground", f"obj{ids[a]}", float(proxies.friction[a])) for a in range(len(ids))]
     contacts = "".join(
@@ -243,6 +252,9 @@ class PhysicsPrior:
         torsional_friction: MuJoCo torsional (spinning) friction (m).
         com_drop: the centre of mass sits this fraction of the box's half height below its
             centre (``[0, 1)``; the body frame stays at the box centre).
+        pair_friction: sliding friction between two objects; ``None``: the larger of their
+            own (``proxies.friction``, which is always their friction on the ground). Bodies
+            that slide on a floor with one coefficient often grip each other with another.
         sleep_speed, sleep_spin: an object starting a step on the ground (its proxy within
             3 mm of it) and slower than both (m/s, rad/s) is *asleep*, as rigid-body engines
             deactivate resting bodies: it is simulated, but
@@ -274,8 +286,13 @@ class PhysicsPrior:
         sleep_spin: float = 0.5,
         com_drop: float = 0.0,
         keep_overlap: bool = True,
+        pair_friction: float | None = None,
     ) -> None:
         _check_proxies(proxies)
+        if pair_friction is not None and not (
+            math.isfinite(pair_friction) and 0.0 <= pair_friction <= 5.0
+        ):
+            raise InputError(f"PhysicsPrior: pair_friction must be in [0, 5], got {pair_friction}")
         for name, v in (("rolling_friction", rolling_friction),
                         ("torsional_friction", torsional_friction)):  # fmt: skip
             if not (math.isfinite(v) and 0.0 <= v <= 1.0):
@@ -309,6 +326,7 @@ class PhysicsPrior:
                 rolling_friction=rolling_friction,
                 torsional_friction=torsional_friction,
                 com_drop=com_drop,
+                pair_friction=pair_friction,
             )
         )
         self._data = mujoco.MjData(self.model)
@@ -513,8 +531,7 @@ class PhysicsPrior:
         if not awake.all():  # objects still asleep stay exactly where they were
             rest = ~awake
             q = _qnormalize(arrays[1][rest])
-            out[0][rest] = arrays[0][rest]
-            out[0][rest, 2] += lift[rest]  # only lifted, if sunk
+            out[0][rest] = arrays[0][rest]  # not even lifted: see `sunk`
             out[1][rest] = q * np.where(q[:, :1] < 0, -1.0, 1.0)
             out[2][rest] = 0.0
             out[3][rest] = 0.0
@@ -577,12 +594,25 @@ class PhysicsPrior:
             return torch.zeros(0, 0, dtype=torch.float64)
         return torch.from_numpy(self._overlaps_body(*self._body_poses(positions, orientations)))
 
+    def sunk(self, positions: Tensor, orientations: Tensor) -> Tensor:
+        """``[K]`` float64 depth (m, >= 0) of each proxy's lowest point below the ground at
+        the given poses. A crude box around a toppled or irregular object lies partly in the
+        ground in its true resting pose; :meth:`separate` and :meth:`penetration` take these
+        depths of a step's start state as what each object may keep, and an object asleep
+        through a step is not lifted either, so a resting object stays where it rests."""
+        if self.num_objects == 0:
+            return torch.zeros(0, dtype=torch.float64)
+        return torch.from_numpy(
+            np.maximum(-self._lowest(*self._body_poses(positions, orientations)), 0.0)
+        )
+
     def separate(
         self,
         positions: Tensor,
         orientations: Tensor,
         *,
         allowed: Tensor | None = None,
+        sunk: Tensor | None = None,
         tolerance: float = 0.001,
         iterations: int = 20,
     ) -> Tensor:
@@ -592,24 +622,25 @@ class PhysicsPrior:
 
         ``allowed``: ``[K, K]`` overlap (m) each pair may keep (:meth:`overlaps` of the state
         a step started from: crude proxies of touching objects overlap, and a step must not
-        push them apart for it); default none. Each iteration finds MuJoCo's contacts deeper
-        than their allowance plus ``tolerance`` (m); an object in the ground is lifted by its
-        depth, two overlapping objects move apart along the contact normal by half the excess
-        each (plus ``tolerance / 2``). Returns the new ``[K, 3]`` positions (float32;
-        unchanged rows where nothing overlapped)."""
+        push them apart for it); ``sunk``: ``[K]`` depth each object may keep in the ground
+        (:meth:`sunk` of that state); default none. Each iteration finds MuJoCo's contacts
+        deeper than their allowance plus ``tolerance`` (m); an object in the ground is lifted
+        by its excess depth, two overlapping objects move apart along the contact normal by
+        half the excess each (plus ``tolerance / 2``). Returns the new ``[K, 3]`` positions
+        (float32; unchanged rows where nothing overlapped)."""
         k = self.num_objects
         p = positions.detach().cpu().double().numpy().copy()
         if k == 0:
             return torch.from_numpy(p).float()
         q = _qnormalize(orientations.detach().cpu().double().numpy())
         zeros = np.zeros((k, 3))
-        free = np.zeros((k, k)) if allowed is None else allowed.detach().cpu().double().numpy()
+        free = _allowance(k, allowed, sunk)
         for _ in range(iterations):
             pb, qb, _, _ = self._to_body(p, q, zeros, zeros)
             objs, depth, normals = self._contacts_body(pb, qb)
             ground = (objs < 0).any(axis=1)
             a, b = objs[:, 0], objs[:, 1]
-            excess = depth - np.where(ground, 0.0, free[a, b])
+            excess = depth - _allowed_depth(free, objs)
             deep = np.flatnonzero(excess > tolerance)
             if deep.size == 0:
                 break
@@ -617,7 +648,7 @@ class PhysicsPrior:
             for c in deep:
                 if ground[c]:
                     obj = max(a[c], b[c])
-                    delta[obj, 2] = max(delta[obj, 2], depth[c])
+                    delta[obj, 2] = max(delta[obj, 2], excess[c])
                 else:  # the normal points from the first object to the second
                     push = 0.5 * (excess[c] + 0.5 * tolerance) * normals[c]
                     delta[a[c]] -= push
@@ -626,21 +657,41 @@ class PhysicsPrior:
         return torch.from_numpy(p).float()
 
     def penetration(
-        self, positions: Tensor, orientations: Tensor, *, allowed: Tensor | None = None
+        self,
+        positions: Tensor,
+        orientations: Tensor,
+        *,
+        allowed: Tensor | None = None,
+        sunk: Tensor | None = None,
     ) -> tuple[float, float]:
         """Deepest interpenetration (m) of the proxies at the given poses: ``(object-ground,
         object-object)``, from MuJoCo's collision detection (0 when nothing overlaps).
-        ``allowed``: ``[K, K]`` overlap each pair may have (e.g. :meth:`overlaps` of a start
-        state, as in :meth:`separate`); object-object depth is counted beyond it."""
-        if self.num_objects == 0:
+        ``allowed``: ``[K, K]`` overlap each pair may have, ``sunk``: ``[K]`` depth each object
+        may have in the ground (e.g. :meth:`overlaps` and :meth:`sunk` of a start state, as in
+        :meth:`separate`); depths are counted beyond them."""
+        k = self.num_objects
+        if k == 0:
             return 0.0, 0.0
         objs, depth, _ = self._contacts_body(*self._body_poses(positions, orientations))
         ground = (objs < 0).any(axis=1)
-        if allowed is not None:
-            free = allowed.detach().cpu().double().numpy()
-            depth = depth - np.where(ground, 0.0, free[objs[:, 0], objs[:, 1]])
-        depth = np.maximum(depth, 0.0)
+        depth = np.maximum(depth - _allowed_depth(_allowance(k, allowed, sunk), objs), 0.0)
         return (float(depth[ground].max(initial=0.0)), float(depth[~ground].max(initial=0.0)))
+
+
+def _allowance(k: int, allowed: Tensor | None, sunk: Tensor | None) -> np.ndarray:
+    """``[K + 1, K + 1]`` depth each contact may keep: pairs from ``allowed`` ``[K, K]``, an
+    object and the ground (index ``-1``, the last row and column) from ``sunk`` ``[K]``."""
+    free = np.zeros((k + 1, k + 1))
+    if allowed is not None:
+        free[:k, :k] = allowed.detach().cpu().double().numpy()
+    if sunk is not None:
+        free[:k, k] = free[k, :k] = sunk.detach().cpu().double().numpy()
+    return free
+
+
+def _allowed_depth(free: np.ndarray, objs: np.ndarray) -> np.ndarray:
+    """``[n]`` allowance of contacts between ``objs`` ``[n, 2]`` (object index, -1: ground)."""
+    return free[objs[:, 0], objs[:, 1]]
 
 
 MAX_SPEED = 10.0  # m/s, cap of a body's speed when a step has to be retried
