@@ -171,10 +171,10 @@ def evaluate_episode(
             kin["static"].append(_apply_kinematic(kin["static"][-1], acts, keep_velocity=False))
             cv = _apply_kinematic(kin["constant velocity"][-1], acts, keep_velocity=True)
             kin["constant velocity"].append({i: _integrate(o, dt) for i, o in cv.items()})
-        start_overlap = wm.prior.overlaps(start.positions[1:], start.orientations[1:])
+        start_overlap, start_sunk = wm.prior.allowances(start.positions[1:],
+                                                        start.orientations[1:])  # fmt: skip
         if start_overlap.numel():
             report.start_overlap = max(report.start_overlap, float(start_overlap.max()))
-        start_sunk = wm.prior.sunk(start.positions[1:], start.orientations[1:])
         if start_sunk.numel():
             report.start_sunk = max(report.start_sunk, float(start_sunk.max()))
         for s in rollouts[main][1:]:

@@ -9,6 +9,7 @@ segments)."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
@@ -20,6 +21,7 @@ from spatialwm.scene.render import Camera, render_state
 from spatialwm.scene.state import SceneState, from_world_gaussians
 from spatialwm.synthetic import look_at, pinhole_K
 from spatialwm.track import TrackState, auc, observe, observe_step, track_state
+from spatialwm.track.state import TrackConfig
 
 WALL = 9
 DT = 0.1
@@ -235,3 +237,38 @@ def test_bad_input():
         track_state(s0, static=[42])
     with pytest.raises(InputError, match="SceneState"):
         observe(cv, "state", images, cams)
+
+
+def test_tilt_ignores_turns_about_the_vertical():
+    from spatialwm.track.loop import _tilt
+
+    def q(axis, angle):
+        a = torch.tensor(axis, dtype=torch.float32)
+        a = a / a.norm()
+        return torch.cat([torch.tensor([math.cos(angle / 2)]), math.sin(angle / 2) * a])
+
+    from spatialwm.scene.state import quat_multiply
+
+    ref = q((0.3, -0.2, 1.0), 0.7)  # any starting orientation
+    assert _tilt(quat_multiply(q((0, 0, 1), 1.2), ref), ref) == pytest.approx(0.0, abs=1e-3)
+    tipped = quat_multiply(q((0, 0, 1), -0.5), quat_multiply(q((1, 1, 0), 0.35), ref))
+    assert _tilt(tipped, ref) == pytest.approx(0.35, abs=1e-3)
+
+
+def test_well_seen_resting_object_keeps_its_height_and_tilt():
+    # both cameras see the cube whole, so it is fitted in 6 DoF; the truth is 1 cm away on
+    # the ground: the fit moves it there but keeps the height and tilt it rests with
+    s0 = scene([(-0.15, 0.05)])
+    cams = cameras()
+    images, m, _ = observe_truth(with_positions(s0, {1: (-0.14, 0.05)}), cams)
+    g = s0.group_of(1)
+    for min_tip, kept in ((TrackConfig().min_tip, True), (0.0, False)):
+        cfg = dataclasses.replace(TrackConfig(), min_tip=min_tip)
+        ts = track_state(s0, static=[WALL], config=cfg)
+        out, info = observe_step(lambda s: s, ts, images, cams, m)
+        assert bool(info.seen[g])
+        new = out.scene
+        assert float(new.positions[g, 0]) > -0.145  # moved towards the truth
+        same = (torch.equal(new.positions[g, 2], s0.positions[g, 2])
+                and torch.allclose(new.orientations[g, 1:3], s0.orientations[g, 1:3]))  # fmt: skip
+        assert same == kept, (min_tip, new.positions[g], new.orientations[g])

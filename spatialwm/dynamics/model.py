@@ -238,8 +238,7 @@ def step_dynamics(
             raise InputError(f"step: dt must be in (0, {MAX_DT}] s, got {dt!r}")
         base, net = integrate(after, float(dt)), model.learned_only
     else:
-        allowed = prior.overlaps(after.positions[1:], after.orientations[1:])
-        sunk = prior.sunk(after.positions[1:], after.orientations[1:])
+        allowed, sunk = prior.allowances(after.positions[1:], after.orientations[1:])
         base = simulate_state(prior, after, dt, overlaps=allowed)
         net = model.residual if mode == "prior+learned" else None
     # objects the prior kept asleep stay asleep (and a scene at rest needs no network)

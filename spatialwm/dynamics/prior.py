@@ -584,15 +584,7 @@ class PhysicsPrior:
     def overlaps(self, positions: Tensor, orientations: Tensor) -> Tensor:
         """``[K, K]`` float64 deepest overlap (m, >= 0, symmetric, zero diagonal) of each pair
         of proxies at the given object poses ``[K, 3]``, ``[K, 4]``."""
-        k = self.num_objects
-        if tuple(positions.shape) != (k, 3) or tuple(orientations.shape) != (k, 4):
-            raise InputError(
-                f"overlaps: poses must be [{k}, 3] and [{k}, 4], got "
-                f"{tuple(positions.shape)} and {tuple(orientations.shape)}"
-            )
-        if k == 0:
-            return torch.zeros(0, 0, dtype=torch.float64)
-        return torch.from_numpy(self._overlaps_body(*self._body_poses(positions, orientations)))
+        return self.allowances(positions, orientations)[0]
 
     def sunk(self, positions: Tensor, orientations: Tensor) -> Tensor:
         """``[K]`` float64 depth (m, >= 0) of each proxy's lowest point below the ground at
@@ -600,11 +592,23 @@ class PhysicsPrior:
         ground in its true resting pose; :meth:`separate` and :meth:`penetration` take these
         depths of a step's start state as what each object may keep, and an object asleep
         through a step is not lifted either, so a resting object stays where it rests."""
-        if self.num_objects == 0:
-            return torch.zeros(0, dtype=torch.float64)
-        return torch.from_numpy(
-            np.maximum(-self._lowest(*self._body_poses(positions, orientations)), 0.0)
-        )
+        return self.allowances(positions, orientations)[1]
+
+    def allowances(self, positions: Tensor, orientations: Tensor) -> tuple[Tensor, Tensor]:
+        """``(overlaps [K, K], sunk [K])`` of the given poses (:meth:`overlaps`,
+        :meth:`sunk`: what a step starting there lets each pair and each object keep), from
+        one conversion of the poses (which costs more than both measures)."""
+        k = self.num_objects
+        if tuple(positions.shape) != (k, 3) or tuple(orientations.shape) != (k, 4):
+            raise InputError(
+                f"PhysicsPrior: poses must be [{k}, 3] and [{k}, 4], got "
+                f"{tuple(positions.shape)} and {tuple(orientations.shape)}"
+            )
+        if k == 0:
+            return torch.zeros(0, 0, dtype=torch.float64), torch.zeros(0, dtype=torch.float64)
+        pb, qb = self._body_poses(positions, orientations)
+        sunk = np.maximum(-self._lowest(pb, qb), 0.0)
+        return torch.from_numpy(self._overlaps_body(pb, qb)), torch.from_numpy(sunk)
 
     def separate(
         self,

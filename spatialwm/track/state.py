@@ -60,6 +60,9 @@ class TrackConfig:
             position correction per ``dt`` (alpha-beta filter; 0: keep the dynamics').
         velocity_deadband: corrections below this (m) leave the velocity alone.
         dt: seconds per step (for the velocity correction).
+        min_tip: in ``rotation="yaw"`` mode a well-seen object is fitted in 6 DoF, and the fit's
+            height and tilt are kept only when it tips the object by at least this much (rad);
+            less is fitting noise on an object resting on the ground.
     """
 
     sigma_seen: float = 0.005
@@ -83,6 +86,7 @@ class TrackConfig:
     velocity_gain: float = 0.0
     velocity_deadband: float = 0.005
     dt: float = 0.1
+    min_tip: float = 0.5
 
 
 @dataclass(frozen=True)
