@@ -439,8 +439,7 @@ class PhysicsPrior:
             return tuple(torch.from_numpy(a).float() for a in arrays)  # type: ignore[return-value]
         pb, qb, vb, wb = self._to_body(*arrays)
         lowest = self._lowest(pb, qb)
-        lift = np.zeros(k)  # objects sunk deeper than max_ground_penetration are lifted
-        if self.max_ground_penetration is not None:
+        if self.max_ground_penetration is not None:  # lift objects sunk deeper than that
             lift = np.where(lowest < -self.max_ground_penetration, -lowest, 0.0)
             pb[:, 2] += lift
             lowest = lowest + lift
