@@ -273,10 +273,12 @@ class WorldModel:
 
 
 def _make_prior(state: SceneState, params: DynamicsParams) -> PhysicsPrior:
-    proxies = proxies_from_state(state, density=params.density, friction=params.friction)
+    proxies = proxies_from_state(state, density=params.density, friction=params.friction,
+                                 hull=params.geom != "box")  # fmt: skip
     proxies = ground_proxies(proxies, state.positions[1:], state.orientations[1:])
     return PhysicsPrior(proxies, rolling_friction=params.rolling_friction,
-                        com_drop=params.com_drop, pair_friction=params.pair_friction)  # fmt: skip
+                        com_drop=params.com_drop, pair_friction=params.pair_friction,
+                        geom=params.geom)  # fmt: skip
 
 
 def _frame_offsets(state: SceneState, objects: Mapping) -> dict[int, tuple[Tensor, Tensor]]:

@@ -43,7 +43,7 @@ def test_round_trip(tmp_path):
     assert back.mode == "prior+learned"
     save_model(tmp_path / "p.json", DynamicsModel(m.params, mode="prior"))
     assert load_model(tmp_path / "p.json").mode == "prior"
-    split = DynamicsModel(DynamicsParams(0.6, 900.0, pair_friction=1.2))
+    split = DynamicsModel(DynamicsParams(0.6, 900.0, pair_friction=1.2, geom="box+hull"))
     save_model(tmp_path / "s.json", split)
     assert load_model(tmp_path / "s.json").params == split.params
     for a, b in ((m.residual, back.residual), (m.learned_only, back.learned_only)):
@@ -80,6 +80,10 @@ def test_bad_files(tmp_path):
     bad.write_text(json.dumps({"format": "spatialwm.dynamics_model", "version": 2,
                                "friction": 0.5, "density": 500, "pair_friction": -2}))  # fmt: skip
     with pytest.raises(DatasetError, match="pair_friction -2"):
+        load_model(bad)
+    bad.write_text(json.dumps({"format": "spatialwm.dynamics_model", "version": 2,
+                               "friction": 0.5, "density": 500, "geom": "sphere"}))  # fmt: skip
+    with pytest.raises(DatasetError, match=r"bad\.json: geom must be one of .*'sphere'"):
         load_model(bad)
     bad.write_text(json.dumps({"format": "spatialwm.dynamics_model", "version": 2,
                                "friction": 0.5, "density": 500,

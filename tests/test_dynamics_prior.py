@@ -131,6 +131,24 @@ def _scene_corners(half, yaw: float) -> torch.Tensor:
     return (unit * torch.tensor(half)) @ _yaw_matrix(yaw).T
 
 
+def test_hull_is_grown_to_the_surface_by_the_gaussians_scale():
+    """Gaussian centres lie inside the surface by about their scale: the hull of the centres
+    is grown by the confident Gaussians' median scale, and clipped to the box grown as much."""
+    half = (0.03, 0.02, 0.015)
+    state = _scene([((0.0, 0.0, 0.05), half, 0.0)], n=2000)
+    scale = math.exp(-5.0)  # _scene's Gaussians
+    proxies = proxies_from_state(state, hull=True)
+    hull = proxies.hull[0].double()
+    box = proxies.half_extents[0].double()
+    reach = hull.abs().amax(0)  # extent of the hull along the box axes
+    assert torch.allclose(reach, box + scale, atol=1e-4), (reach, box + scale)
+    # in a flat, degenerate cloud the hull falls back to the grown box
+    g = state.gaussians
+    flat = dataclasses.replace(g, means=g.means * torch.tensor([1.0, 1.0, 0.0]))
+    flat_hull = proxies_from_state(dataclasses.replace(state, gaussians=flat), hull=True).hull[0]
+    assert flat_hull.shape == (8, 3)
+
+
 def test_thin_objects_get_minimum_boxes():
     state = _scene([((0.0, 0.0, 0.001), (0.0005, 0.02, 0.0005), 0.0)])
     proxies = proxies_from_state(state)
@@ -395,10 +413,73 @@ def test_hull_geom_rests_on_the_ground():
     assert proxies.hull is not None and proxies.hull[0].shape[1] == 3
     prior = PhysicsPrior(proxies, geom="hull")
     final = _run(prior, state, WaitAction(), 10)[-1]
-    assert abs(float(_corners(proxies, final)[..., 2].min())) < 3e-3
+    q_obj = final.orientations[1:]
+    box_to_world = quat_to_matrix(quat_multiply(q_obj, proxies.rotation))[0]
+    origin = final.positions[1] + quat_to_matrix(q_obj)[0] @ proxies.centre[0]
+    hull = origin + proxies.hull[0] @ box_to_world.T
+    assert abs(float(hull[:, 2].min())) < 3e-3  # the hull, grown to the surface, rests on it
+    margin = math.exp(-5.0)  # the Gaussians' scale: the box of their centres is that high
+    assert float(_corners(proxies, final)[..., 2].min()) == pytest.approx(margin, abs=2e-3)
     assert float(final.linear_velocity[1:].norm()) < 1e-2
     with pytest.raises(InputError, match="hull"):
         PhysicsPrior(proxies_from_state(state), geom="hull")
+
+
+def _slab_pair(gap: float) -> tuple[Proxies, SceneState]:
+    """Two 10 cm cubes on the ground whose boxes overlap by 2 cm along x but whose objects
+    are thin slabs at the far ends of their boxes (hull: 2 cm thick, full height and depth),
+    ``gap`` (m) further apart than that: a box is a poor proxy for an L, a mug, a wedge."""
+    h = 0.05
+    slab_a = torch.tensor([[x, y, z] for x in (-h, -h + 0.02) for y in (-h, h) for z in (-h, h)])
+    slab_b = torch.tensor([[x, y, z] for x in (h - 0.02, h) for y in (-h, h) for z in (-h, h)])
+    proxies = Proxies(
+        object_ids=torch.tensor([10, 11]),
+        centre=torch.zeros(2, 3),
+        rotation=torch.tensor([[1.0, 0.0, 0.0, 0.0]] * 2),
+        half_extents=torch.full((2, 3), h),
+        mass=torch.full((2,), 0.2),
+        friction=torch.full((2,), 0.5),
+        hull=(slab_a, slab_b),
+    )
+    state = _scene([((0.0, 0.0, h), (h, h, h), 0.0)] * 2)
+    pos = torch.tensor([[0.0, 0.0, 0.0], [0.0, 0.0, h], [2 * h - 0.02 + gap, 0.0, h]])
+    state = state.replace(positions=pos, orientations=torch.tensor([[1.0, 0, 0, 0]] * 3))
+    return proxies, state
+
+
+def test_box_and_hull_geom_collides_objects_by_their_hulls():
+    """``geom="box+hull"``: two objects touch where their hulls do, not where their boxes
+    do; a push that closes the boxes' overlap but not the hulls' gap leaves the neighbour
+    asleep where it was (boxes: it is shoved away)."""
+    proxies, state = _slab_pair(0.0)
+    p, q = state.positions[1:], state.orientations[1:]
+    boxes, mixed = PhysicsPrior(proxies), PhysicsPrior(proxies, geom="box+hull")
+    assert float(boxes.overlaps(p, q)[0, 1]) == pytest.approx(0.02, abs=1e-3)
+    assert float(mixed.overlaps(p, q)[0, 1]) == 0.0
+    push = PushAction(10, (0.8, 0.0, 0.0))
+    for prior, moved in ((boxes, True), (mixed, False)):
+        final = _run(prior, state, push, 5)[-1]
+        shift = float((final.positions[2] - state.positions[2]).norm())
+        assert (shift > 0.01) if moved else (shift == 0.0), (prior.geom, shift)
+        slid = float(final.positions[1, 0])  # free: 0.8^2 / (2 * 0.5 * 9.81) = 6.5 cm
+        assert (slid < 0.03) if moved else (0.055 < slid < 0.075), (prior.geom, slid)
+
+
+def test_box_and_hull_geom_stands_on_its_box():
+    """The ground touches the box, not the hull: a hull that stops above the box's bottom
+    (the Gaussians' centres of a table-top object) does not let the object sink to it."""
+    proxies, state = _slab_pair(0.05)
+    high = tuple(torch.cat([h[:, :2], h[:, 2:].clamp_min(-0.02)], dim=1) for h in proxies.hull)
+    proxies = dataclasses.replace(proxies, hull=high)
+    state = state.replace(positions=state.positions + torch.tensor([0.0, 0.0, 0.01]))
+    for geom, rest in (("box+hull", 0.05), ("hull", 0.02)):
+        prior = PhysicsPrior(proxies, geom=geom)
+        final = _run(prior, state, WaitAction(), 10)[-1]
+        assert float(final.positions[1, 2]) == pytest.approx(rest, abs=3e-3), geom
+    with pytest.raises(InputError, match="box\\+hull"):
+        PhysicsPrior(dataclasses.replace(proxies, hull=None), geom="box+hull")
+    with pytest.raises(InputError, match="geom must be one of"):
+        PhysicsPrior(proxies, geom="sphere")
 
 
 def test_pose_conventions_in_free_flight():

@@ -13,6 +13,7 @@ from spatialwm.dynamics.proxy import Proxies, box_corners
 from spatialwm.dynamics.residual import (
     EDGE_FEATURES,
     NODE_FEATURES,
+    NetEnsemble,
     Poses,
     ResidualNet,
     correct,
@@ -162,6 +163,43 @@ def test_json_round_trip_is_exact_and_bad_records_are_named():
     del rec["state"]["out.0.weight"]
     with pytest.raises(DatasetError, match=r"model\.json: residual"):
         net_from_json(rec, "model.json: residual")
+
+
+def test_ensemble_is_the_mean_of_its_members_and_round_trips():
+    """Equally wide members run batched (stacked weights), others one by one: either way
+    the prediction is the members' mean."""
+    members = []
+    for seed, hidden, radius in ((0, 8, 0.3), (1, 8, 0.2), (2, 8, 0.3), (3, 16, 0.3)):
+        torch.manual_seed(seed)
+        net = ResidualNet(hidden=hidden, radius=radius)
+        for p in net.parameters():
+            torch.nn.init.normal_(p, std=0.3)
+        for name, buf in net.named_buffers():  # standardisation differs between members too
+            if name != "bounds":
+                buf.copy_(torch.rand(buf.shape) + 0.5)
+        members.append(net.eval())
+    gen = torch.Generator().manual_seed(5)
+    a, b = _poses(4, gen), _poses(4, gen)
+    a.p[1] = a.p[0] + torch.tensor([0.25, 0.0, 0.0], dtype=a.p.dtype)  # between the radii
+    acted = torch.tensor([1.0, 0.0, 0.0, 0.0])
+    for group, batched in ((members[:3], True), (members, False)):
+        ens = NetEnsemble(group)
+        assert (ens._stacked is not None) == batched
+        each = torch.stack([m.predict(a, b, _proxies(4), acted) for m in group])
+        got = ens.predict(a, b, _proxies(4), acted)
+        assert got.dtype == torch.float64 and got.shape == (4, 12)
+        assert torch.allclose(got, each.mean(0), rtol=1e-5, atol=1e-6), got - each.mean(0)
+        assert not torch.allclose(each[0], each[1])  # the members differ: the mean is not one
+    ens = NetEnsemble(members[:3])
+    got = ens.predict(a, b, _proxies(4), acted)
+    back = net_from_json(net_to_json(ens))
+    assert isinstance(back, NetEnsemble) and len(back) == 3
+    assert torch.equal(back.predict(a, b, _proxies(4), acted), got)
+    for bad, match in (({"members": []}, "non-empty"),
+                       ({"members": [net_to_json(members[0]), {"hidden": 8}]},
+                        r"residual: members\[1\]: malformed")):  # fmt: skip
+        with pytest.raises(DatasetError, match=match):
+            net_from_json(bad, "model.json: residual")
 
 
 def test_training_learns_a_simple_correction():

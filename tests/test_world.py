@@ -224,10 +224,14 @@ def test_train_dynamics_cli(pushed, tmp_path, capsys):
     assert WorldModel.load(run, dynamics=model, mode="learned").mode == "learned"
     assert "wrote" in capsys.readouterr().out
     # the parameters can be given instead of searched; a round on the model's own rollouts
-    argv += ["--friction", "0.6", "--density", "800", "--dagger", "1", "--rotations", "2"]
+    argv += ["--friction", "0.6", "--density", "800", "--dagger", "1", "--rotations", "2",
+             "--geom", "box+hull", "--ensemble", "2"]  # fmt: skip
     assert main(argv) == 0
     m2 = load_model(model)
     assert m2.params.friction == 0.6 and m2.info["dagger"] == 1 and m2.info["rotations"] == 2
+    assert m2.params.geom == "box+hull" and m2.info["ensemble"] == 2
+    assert len(m2.residual) == len(m2.learned_only) == 2
+    assert WorldModel.load(run, dynamics=model).prior.geom == "box+hull"
     assert "round 1 on its own rollouts" in capsys.readouterr().out
 
 

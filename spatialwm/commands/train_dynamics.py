@@ -8,6 +8,8 @@ import argparse
 import shlex
 import sys
 
+from spatialwm.dynamics.prior import GEOMS
+
 
 def register(subparsers) -> None:
     """Add the ``train-dynamics`` sub-parser."""
@@ -39,9 +41,15 @@ def register(subparsers) -> None:
     p.add_argument("--com-drop", type=float, default=0.0,
                    help="centre of mass below the proxy centre, fraction of its half height "
                    "(0)")  # fmt: skip
+    p.add_argument("--geom", choices=GEOMS, default="box",
+                   help="proxy shape: box, or box on the ground and convex hull between "
+                   "objects (box+hull), or hull (default: box)")  # fmt: skip
     p.add_argument("--iters", type=int, default=1500, help="network training iterations (1500)")
     p.add_argument("--hidden", type=int, default=32, help="network width (32)")
     p.add_argument("--seed", type=int, default=0, help="training seed (0)")
+    p.add_argument("--ensemble", type=int, default=1, metavar="N",
+                   help="train N networks of each kind (seeds --seed .. --seed + N - 1) and "
+                   "average their corrections (1)")  # fmt: skip
     p.add_argument(
         "--rotations",
         type=int,
@@ -62,10 +70,12 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import time
+    from dataclasses import replace
     from pathlib import Path
 
     from spatialwm.dynamics.model import DynamicsModel, save_model
     from spatialwm.dynamics.params import DynamicsParams, fit_params
+    from spatialwm.dynamics.residual import NetEnsemble
     from spatialwm.dynamics.training import (
         collect_transitions,
         train_residual,
@@ -75,8 +85,10 @@ def run(args: argparse.Namespace) -> int:
     from spatialwm.world import WorldModel
     from spatialwm.world_eval import load_episodes, position_error
 
-    if min(args.horizon, args.every, args.iters, args.hidden, args.rotations) < 1:
-        raise InputError("--horizon, --every, --iters, --hidden and --rotations must be positive")
+    if min(args.horizon, args.every, args.iters, args.hidden, args.rotations, args.ensemble) < 1:
+        raise InputError(
+            "--horizon, --every, --iters, --hidden, --rotations and --ensemble must be positive"
+        )
     if args.dagger < 0:
         raise InputError("--dagger must be >= 0")
     if args.recon_steps is not None and args.recon_steps < 1:
@@ -97,26 +109,33 @@ def run(args: argparse.Namespace) -> int:
         return position_error([(wm.with_model(m).with_mode(mode), ep) for wm, ep in base[first:]],
                               horizon=args.horizon, every=args.every)  # fmt: skip
 
+    fixed = DynamicsParams(com_drop=args.com_drop, pair_friction=args.pair_friction,
+                           geom=args.geom)  # fmt: skip
     if args.friction is None:
         print(f"fitting friction and density on {len(base)} episode(s), horizon {args.horizon}")
-        params, fit = fit_params(error, com_drop=args.com_drop, pair_friction=args.pair_friction)
+        params, fit = fit_params(error, fixed=fixed)
     else:
-        params = DynamicsParams(args.friction, args.density, com_drop=args.com_drop,
-                                pair_friction=args.pair_friction)  # fmt: skip
+        params = replace(fixed, friction=args.friction, density=args.density)
         fit = {"error": error(params), "grid": []}
     pair = "" if params.pair_friction is None else f", pair friction {params.pair_friction:.3f}"
-    print(f"friction {params.friction:.3f}{pair}, density {params.density:.0f} kg/m^3: "
+    print(f"{params.geom} proxies, friction {params.friction:.3f}{pair}, density "
+          f"{params.density:.0f} kg/m^3: "
           f"{fit['error']:.2f} cm at h={args.horizon} (prior only)")  # fmt: skip
     fitted = [(wm.with_model(params), ep) for wm, ep in base]
     nets, stats = {}, {}
 
     def train(transitions):
-        return train_residual(transitions, hidden=args.hidden, iters=args.iters,
-                              rotations=args.rotations, seed=args.seed)  # fmt: skip
+        runs = [train_residual(transitions, hidden=args.hidden, iters=args.iters,
+                               rotations=args.rotations, seed=args.seed + m)
+                for m in range(args.ensemble)]  # fmt: skip
+        if args.ensemble == 1:
+            return runs[0]
+        return NetEnsemble([net for net, _ in runs]), [st for _, st in runs]
 
     for key, mode, own in (("residual", "prior", "prior+learned"),
                            ("learned_only", "learned", "learned")):  # fmt: skip
-        print(f"training the {key.replace('_', ' ')} network ({mode} base)")
+        many = f" ({args.ensemble} networks)" if args.ensemble > 1 else " network"
+        print(f"training the {key.replace('_', ' ')}{many} ({mode} base)")
         trans = collect_transitions(fitted, base=mode)
         nets[key], stats[key] = train(trans)
         for r in range(args.dagger):  # the model's own drift, with the true next states
@@ -142,6 +161,7 @@ def run(args: argparse.Namespace) -> int:
         "every": args.every,
         "dagger": args.dagger,
         "rotations": args.rotations,
+        "ensemble": args.ensemble,
         "train_position_error_cm": {"prior": fit["error"], **errors},
         "validation_position_error_cm": val,
         "grid": fit["grid"],

@@ -13,7 +13,9 @@ File (``spatialwm train-dynamics --out``; the default model ships as
 
     {"format": "spatialwm.dynamics_model", "version": 2,
      "friction": 0.6, "density": 1000.0, "rolling_friction": 0.0, "com_drop": 0.0,
-     "residual": {hidden, radius, state: {name: {shape, f32 (base64)}}} | null,
+     "pair_friction": 1.5 | null, "geom": "box" | "box+hull" | "hull",   # optional
+     "residual": {hidden, radius, state: {name: {shape, f32 (base64)}}}
+                 | {members: [network, ...]} (an ensemble) | null,
      "learned_only": {...} | null,
      "mode": "prior+learned" | "prior",   # the mode WorldModel uses unless told otherwise
      "info": {provenance: episodes, command, training errors}}
@@ -35,14 +37,21 @@ from spatialwm.data.actions import Action, PlaceAction, PushAction, step_actions
 from spatialwm.data.io import read_json, write_json
 from spatialwm.dynamics.params import DynamicsParams
 from spatialwm.dynamics.prior import (
+    GEOMS,
     MAX_DT,
     PhysicsPrior,
     apply_actions,
     cap_length,
     simulate_state,
 )
+from spatialwm.dynamics.residual import (
+    Corrector,
+    correct,
+    integrate,
+    net_from_json,
+    net_to_json,
+)
 from spatialwm.dynamics.residual import Poses as _Poses
-from spatialwm.dynamics.residual import ResidualNet, correct, integrate, net_from_json, net_to_json
 from spatialwm.errors import DatasetError, InputError
 from spatialwm.scene.state import SceneState, numpy64
 
@@ -71,7 +80,8 @@ class DynamicsModel:
 
     Attributes:
         params: the prior's physical parameters.
-        residual: corrects the prior's step (``None``: the prior alone).
+        residual: corrects the prior's step (``None``: the prior alone): a network or an
+            ensemble of them (:class:`~spatialwm.dynamics.residual.NetEnsemble`).
         learned_only: corrects kinematic integration (the ablation without physics).
         mode: the mode to step in unless told otherwise: ``train-dynamics`` picks the one
             with the lower rollout error on its validation episodes.
@@ -79,8 +89,8 @@ class DynamicsModel:
     """
 
     params: DynamicsParams = field(default_factory=DynamicsParams)
-    residual: ResidualNet | None = None
-    learned_only: ResidualNet | None = None
+    residual: Corrector | None = None
+    learned_only: Corrector | None = None
     mode: str = "prior+learned"
     info: dict = field(default_factory=dict, compare=False)
 
@@ -91,7 +101,7 @@ def save_model(path: str | os.PathLike, model: DynamicsModel) -> None:
     write_json(path, {
         "format": MODEL_FORMAT, "version": MODEL_VERSION,
         "friction": p.friction, "density": p.density, "rolling_friction": p.rolling_friction,
-        "com_drop": p.com_drop, "pair_friction": p.pair_friction,
+        "com_drop": p.com_drop, "pair_friction": p.pair_friction, "geom": p.geom,
         "residual": net_to_json(model.residual) if model.residual is not None else None,
         "learned_only": (net_to_json(model.learned_only)
                          if model.learned_only is not None else None),
@@ -121,6 +131,9 @@ def load_model(path: str | os.PathLike | None = None) -> DynamicsModel:
         pair = None if pair is None else float(pair)
     except (KeyError, TypeError, ValueError) as e:
         raise DatasetError(f"{path}: bad or missing field ({e})") from None
+    geom = rec.get("geom", "box")
+    if geom not in GEOMS:
+        raise DatasetError(f"{path}: geom must be one of {GEOMS}, got {geom!r}")
     if not (
         0.0 <= friction <= 5.0
         and 1.0 <= density <= 50_000.0
@@ -140,7 +153,7 @@ def load_model(path: str | os.PathLike | None = None) -> DynamicsModel:
         r = rec.get(key)
         nets[key] = net_from_json(r, f"{path}: {key}") if r is not None else None
     return DynamicsModel(
-        DynamicsParams(friction, density, rolling, com_drop, pair),
+        DynamicsParams(friction, density, rolling, com_drop, pair, geom),
         mode=mode,
         info=dict(rec.get("info", {})),
         **nets,

@@ -10,7 +10,7 @@ every ``every`` steps, the episodes' own actions). The default model shipped wit
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 
 @dataclass(frozen=True)
@@ -25,6 +25,11 @@ class DynamicsParams:
             (real objects are bottom-heavy more often than not; a box's centre is not).
         pair_friction: sliding friction between two objects; ``None``: ``friction`` (which
             is then also the objects' friction on the ground).
+        geom: the proxies' shape (:data:`~spatialwm.dynamics.prior.GEOMS`): ``"box"``, or
+            ``"box+hull"``: the box stands on the ground and the convex hull of the object's
+            Gaussians collides with other objects (a box around an irregular object touches
+            its neighbours long before the object does), or ``"hull"`` for both (hulls of
+            reconstructed objects are rounded underneath and roll).
     """
 
     friction: float = 0.5
@@ -32,6 +37,7 @@ class DynamicsParams:
     rolling_friction: float = 0.0
     com_drop: float = 0.0
     pair_friction: float | None = None
+    geom: str = "box"
 
 
 def fit_params(
@@ -40,20 +46,21 @@ def fit_params(
     frictions: Sequence[float] = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 1.0),
     densities: Sequence[float] = (250.0, 500.0, 1000.0),
     log: Callable[[str], None] = print,
-    com_drop: float = 0.0,
-    pair_friction: float | None = None,
+    fixed: DynamicsParams | None = None,
 ) -> tuple[DynamicsParams, dict]:
     """Grid search, then a golden-section refinement of the friction at the best density.
 
     Args:
         error: the training error of a parameter set (e.g. mean position error, cm).
-        com_drop, pair_friction: kept fixed at these values.
+        fixed: the parameters that are not searched (all but friction and density) are kept
+            at its values (default: :class:`DynamicsParams`'s).
     Returns:
         ``(best params, {"grid": [...], "error": best error})``.
     """
+    fixed = fixed if fixed is not None else DynamicsParams()
 
     def make(f: float, d: float) -> DynamicsParams:
-        return DynamicsParams(f, d, com_drop=com_drop, pair_friction=pair_friction)
+        return replace(fixed, friction=f, density=d)
 
     grid = []
     for d in densities:

@@ -15,6 +15,10 @@ network. It has no notion of a world origin or heading: features are built from 
 heights and world-frame vectors, and training augments every scene with a random rotation
 about +Z (the ground is isotropic), so it learns corrections that hold in any heading.
 
+A :class:`NetEnsemble` averages the corrections of several such networks trained from
+different seeds: one network's generalisation to unseen objects varies a lot with its seed,
+the mean far less.
+
 Everything here is pure: :func:`correct` returns a new state.
 """
 
@@ -23,6 +27,7 @@ from __future__ import annotations
 import base64
 import functools
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -44,6 +49,7 @@ from spatialwm.scene.state import (
 __all__ = [
     "EDGE_FEATURES",
     "NODE_FEATURES",
+    "NetEnsemble",
     "ResidualNet",
     "correct",
     "integrate",
@@ -221,6 +227,70 @@ class ResidualNet(nn.Module):
             return self(nodes, *pack_graph(edges, dist)).double()
 
 
+class NetEnsemble:
+    """Several :class:`ResidualNet` trained alike (different seeds); :meth:`predict` is the
+    mean of their corrections, the scene graph built once for all of them.
+
+    Args:
+        members: one or more networks.
+    """
+
+    def __init__(self, members: Sequence[ResidualNet]) -> None:
+        if len(members) < 1:
+            raise ValueError("NetEnsemble: needs at least one network")
+        self.members = tuple(members)
+        # equally wide members run as one batched network (a few small matrix products cost
+        # torch more in per-call overhead than in arithmetic): weights stacked per layer
+        self._stacked = None
+        if len({m.hidden for m in self.members}) == 1:
+            with torch.no_grad():
+                self._stacked = {
+                    name: torch.stack([dict(m.named_parameters(), **dict(m.named_buffers()))[name]
+                                       .detach().float() for m in self.members])
+                    for name, _ in [*self.members[0].named_parameters(),
+                                    *self.members[0].named_buffers()]
+                }  # fmt: skip
+            self._radius = torch.tensor([m.radius for m in self.members])
+
+    def __len__(self) -> int:
+        return len(self.members)
+
+    def _mlp(self, prefix: str, x: Tensor) -> Tensor:
+        """The members' ``prefix`` MLP (:func:`_mlp`) on ``x`` ``[N, rows, in]``."""
+        w = self._stacked
+        for layer in (0, 2, 4):
+            x = torch.baddbmm(w[f"{prefix}.{layer}.bias"][:, None],
+                              x, w[f"{prefix}.{layer}.weight"].transpose(1, 2))  # fmt: skip
+            if layer < 4:
+                x = nn.functional.silu(x)
+        return x
+
+    def forward(self, nodes: Tensor, edges: Tensor, dist: Tensor, graph: Tensor) -> Tensor:
+        """``[N, K, 12]`` every member's corrections (:meth:`ResidualNet.forward`)."""
+        if self._stacked is None:
+            return torch.stack([m(nodes, edges, dist, graph) for m in self.members])
+        w = self._stacked
+        h = self._mlp("node", (nodes.float() - w["node_mean"][:, None]) / w["node_std"][:, None])
+        e = (edges.float() - w["edge_mean"][:, None]) / w["edge_std"][:, None]
+        i, j = graph[:, 0], graph[:, 1]
+        msg = self._mlp("edge", torch.cat([h[:, i], h[:, j], e], dim=-1))
+        msg = msg * (dist.float()[None] < self._radius[:, None])[..., None]
+        agg = torch.zeros_like(h).index_add_(1, i, msg)
+        y = self._mlp("out", torch.cat([h, agg], dim=-1)) * w["y_std"][:, None]
+        y = y + w["y_mean"][:, None]
+        bounds = w["bounds"][:, None]
+        return torch.maximum(torch.minimum(y, bounds), -bounds)
+
+    def predict(self, after: Poses, base: Poses, proxies: Proxies, acted: Tensor) -> Tensor:
+        """``[K, 12]`` the members' mean correction of one scene's base step."""
+        nodes, edges, dist = scene_graph(after, base, proxies, acted)
+        with torch.inference_mode():
+            return self.forward(nodes, *pack_graph(edges, dist)).double().mean(0)
+
+
+Corrector = ResidualNet | NetEnsemble  # what a dynamics model's networks are
+
+
 # ----------------------------------------------------------------------- serialisation
 def _encode(t: Tensor) -> dict:
     a = t.detach().cpu().float().numpy().astype("<f4")
@@ -232,8 +302,11 @@ def _decode(rec: dict) -> Tensor:
     return torch.from_numpy(a.copy())
 
 
-def net_to_json(net: ResidualNet) -> dict:
-    """A JSON-able record of the network (float32 weights, base64)."""
+def net_to_json(net: Corrector) -> dict:
+    """A JSON-able record of the network (float32 weights, base64); of an ensemble,
+    ``{"members": [record, ...]}``."""
+    if isinstance(net, NetEnsemble):
+        return {"members": [net_to_json(m) for m in net.members]}
     return {
         "hidden": net.hidden,
         "radius": net.radius,
@@ -241,8 +314,14 @@ def net_to_json(net: ResidualNet) -> dict:
     }
 
 
-def net_from_json(rec: dict, where: str = "dynamics model") -> ResidualNet:
+def net_from_json(rec: dict, where: str = "dynamics model") -> Corrector:
     """Inverse of :func:`net_to_json`; ``DatasetError`` naming ``where`` if malformed."""
+    if isinstance(rec, dict) and "members" in rec:
+        members = rec["members"]
+        if not isinstance(members, list) or not members:
+            raise DatasetError(f"{where}: members must be a non-empty list of networks")
+        return NetEnsemble([net_from_json(m, f"{where}: members[{i}]")
+                            for i, m in enumerate(members)])  # fmt: skip
     try:
         net = ResidualNet(hidden=int(rec["hidden"]), radius=float(rec["radius"]))
         state = {k: _decode(v) for k, v in rec["state"].items()}
