@@ -2,6 +2,7 @@
 
     python benchmarks/track.py speed [--run RUN]          # one observe step, 6 objects
     python benchmarks/track.py eval EP... --runs RUNS     # the README table and AUC
+    python benchmarks/track.py bound EP... --runs RUNS    # what amodal IoU a pose error allows
 
 ``eval``: every ``EP`` is a possible ``occlusion`` episode reconstructed in ``RUNS/<name>``;
 its impossible variants ``EP_remove`` / ``EP_teleport`` (``spatialwm generate --violation``,
@@ -9,6 +10,11 @@ same seed) are found beside it and use the same reconstruction (same step-0 scen
 tracked with anonymous instance masks and RGB only. Surprise score of an episode: the
 maximum per-step surprise over the ``--window`` steps after the violation step of the seed
 (the step its impossible variants record; the possible episode is scored on the same steps).
+
+``bound``: every movable object of every step rendered alone at its *true* pose, then moved
+sideways by ``--shifts`` (cm, each object in a random horizontal direction), against the
+generator's amodal masks: the amodal IoU the reconstruction allows at each position error,
+per camera visibility category (the ``eval`` table's split).
 
 ``speed``: a 6-object reconstruction (default ``outputs/demo/run``, the demo's tabletop), two
 of its cameras at 320x240, objects displaced by 1-2 cm from the prediction, masks given;
@@ -119,6 +125,54 @@ def evaluate(args) -> int:
     return 0
 
 
+def bound(args) -> int:
+    from collections import defaultdict
+
+    from spatialwm.data import load_dataset
+    from spatialwm.scene.render import Camera
+    from spatialwm.track.evaluate import VISIBLE, _iou
+    from spatialwm.track.views import render_alone
+    from spatialwm.world import WorldModel
+
+    shifts = [float(x) / 100 for x in args.shifts.split(",")]
+    gen = torch.Generator().manual_seed(0)
+    iou = defaultdict(list)  # (category, shift) -> IoUs
+    for ep in args.episodes:
+        ds = load_dataset(ep)
+        wm = WorldModel.load(Path(args.runs) / Path(ep).name)
+        e, cams = ds.episode, list(ds.episode.cameras)
+        index = {o.id: k for k, o in enumerate(ds.objects)}
+        ids = [o.id for o in ds.objects if not o.static and o.id in wm.offsets]
+        for t in range(1, len(e.steps)):
+            frames = [ds.frame_index(c, t) for c in cams]
+            cameras = [Camera.from_dataset(ds, i) for i in frames]
+            truth = wm.with_object_states(wm.state, dict(e.steps[t].objects))
+            groups = [truth.group_of(i) for i in ids]
+            gts = [ds.amodal(i) for i in frames]
+            for d in shifts:
+                angle = torch.rand(truth.num_groups, generator=gen) * 2 * math.pi
+                pos = truth.positions.clone()
+                pos[1:, 0] += d * torch.cos(angle[1:])
+                pos[1:, 1] += d * torch.sin(angle[1:])
+                alone = render_alone(truth.replace(positions=pos), groups, cameras) > 0.5
+                for k, i in enumerate(ids):
+                    for c, cam in enumerate(cams):
+                        if gts[c] is None or not bool(gts[c][index[i]].any()):
+                            continue
+                        v = e.steps[t].visibility.get(cam, {}).get(i, 0.0)
+                        cat = ("fully occluded" if v <= 0 else
+                               "visible" if v >= VISIBLE else "partly occluded")  # fmt: skip
+                        iou[(cat, d)].append(_iou(alone[k, c], gts[c][index[i]]))
+        print(f"{Path(ep).name}: done", flush=True)
+    cats = ("visible", "partly occluded", "fully occluded")
+    print("\n| pose error (cm) | " + " | ".join(f"amodal IoU {c}" for c in cats) + " |")
+    print("|---|" + "---|" * len(cats))
+    for d in shifts:
+        row = [f"{sum(v) / len(v):.3f} (n={len(v)})" if (v := iou[(c, d)]) else "-" for c in cats]
+        print(f"| {100 * d:g} | " + " | ".join(row) + " |")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="what", required=True)
@@ -132,8 +186,12 @@ def main(argv: list[str] | None = None) -> int:
     ev.add_argument("--dynamics", default=None, help="dynamics model file (default: shipped)")
     ev.add_argument("--mode", default=None,
                     help="prior+learned, prior or learned (default: the model's own)")  # fmt: skip
+    bd = sub.add_parser("bound")
+    bd.add_argument("episodes", nargs="+")
+    bd.add_argument("--runs", required=True)
+    bd.add_argument("--shifts", default="0,1,2,4", help="pose errors to try, cm (0,1,2,4)")
     args = ap.parse_args(argv)
-    return speed(args) if args.what == "speed" else evaluate(args)
+    return {"speed": speed, "eval": evaluate, "bound": bound}[args.what](args)
 
 
 if __name__ == "__main__":
