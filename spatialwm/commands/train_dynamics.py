@@ -8,7 +8,7 @@ import argparse
 import shlex
 import sys
 
-from spatialwm.dynamics.prior import GEOMS
+from spatialwm.dynamics.prior import GEOMS, MAX_FRICTION
 
 
 def register(subparsers) -> None:
@@ -97,8 +97,8 @@ def run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     if not 0.0 <= args.com_drop < 1.0:
         raise InputError("--com-drop must be in [0, 1)")
-    if args.pair_friction is not None and not 0.0 <= args.pair_friction <= 5.0:
-        raise InputError("--pair-friction must be in [0, 5]")
+    if args.pair_friction is not None and not 0.0 <= args.pair_friction <= MAX_FRICTION:
+        raise InputError(f"--pair-friction must be in [0, {MAX_FRICTION:g}]")
     base = [(WorldModel.load(r, dynamics=DynamicsParams(), mode="prior"), ds.episode)
             for ds, r in pairs]  # fmt: skip
 

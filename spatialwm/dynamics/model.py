@@ -39,6 +39,7 @@ from spatialwm.dynamics.params import DynamicsParams
 from spatialwm.dynamics.prior import (
     GEOMS,
     MAX_DT,
+    MAX_FRICTION,
     PhysicsPrior,
     apply_actions,
     cap_length,
@@ -135,11 +136,11 @@ def load_model(path: str | os.PathLike | None = None) -> DynamicsModel:
     if geom not in GEOMS:
         raise DatasetError(f"{path}: geom must be one of {GEOMS}, got {geom!r}")
     if not (
-        0.0 <= friction <= 5.0
+        0.0 <= friction <= MAX_FRICTION
         and 1.0 <= density <= 50_000.0
         and 0.0 <= rolling <= 1.0
         and 0.0 <= com_drop < 1.0
-        and (pair is None or 0.0 <= pair <= 5.0)
+        and (pair is None or 0.0 <= pair <= MAX_FRICTION)
     ):
         raise DatasetError(
             f"{path}: friction {friction}, density {density}, rolling_friction {rolling}, "

@@ -61,6 +61,7 @@ from spatialwm.dynamics.proxy import Proxies, _unit_corners
 from spatialwm.errors import InputError
 from spatialwm.scene.state import (
     SceneState,
+    numpy64,
     quat_conjugate,
     quat_multiply,
     quat_to_matrix,
@@ -81,6 +82,7 @@ MAX_DT = 10.0  # s per simulate call
 GRAVITY = -9.81
 SLEEP_GROUND_GAP = 0.003  # m: a proxy this close to the ground rests on it
 GEOMS = ("box", "hull", "box+hull")  # proxy shapes: see PhysicsPrior
+MAX_FRICTION = 5.0  # friction coefficients are in [0, MAX_FRICTION]
 
 
 # ------------------------------------------------------------------- quaternions (numpy)
@@ -304,9 +306,11 @@ class PhysicsPrior:
     ) -> None:
         _check_proxies(proxies)
         if pair_friction is not None and not (
-            math.isfinite(pair_friction) and 0.0 <= pair_friction <= 5.0
+            math.isfinite(pair_friction) and 0.0 <= pair_friction <= MAX_FRICTION
         ):
-            raise InputError(f"PhysicsPrior: pair_friction must be in [0, 5], got {pair_friction}")
+            raise InputError(
+                f"PhysicsPrior: pair_friction must be in [0, {MAX_FRICTION:g}], got {pair_friction}"
+            )
         for name, v in (("rolling_friction", rolling_friction),
                         ("torsional_friction", torsional_friction)):  # fmt: skip
             if not (math.isfinite(v) and 0.0 <= v <= 1.0):
@@ -353,16 +357,16 @@ class PhysicsPrior:
             [self._geom_object[self.model.pair_geom1], self._geom_object[self.model.pair_geom2]],
             axis=-1,
         ).reshape(-1, 2)
-        self._centre = proxies.centre.detach().cpu().double().numpy()  # [K, 3]
-        self._rotation = _qnormalize(proxies.rotation.detach().cpu().double().numpy())
+        self._centre = numpy64(proxies.centre)  # [K, 3]
+        self._rotation = _qnormalize(numpy64(proxies.rotation))
         if geom == "hull":
-            support = [h.detach().cpu().double().numpy() for h in proxies.hull]
+            support = [numpy64(h) for h in proxies.hull]
         else:
             corners = _unit_corners().double().numpy()
-            support = [corners * h for h in proxies.half_extents.detach().cpu().double().numpy()]
+            support = [corners * h for h in numpy64(proxies.half_extents)]
         self._support = support  # per object [V, 3] ground-contact points in the box frame
         self._box_half = (None if geom == "hull"
-                          else proxies.half_extents.detach().cpu().double().numpy())  # fmt: skip
+                          else numpy64(proxies.half_extents))  # fmt: skip
 
     @property
     def num_objects(self) -> int:
@@ -443,7 +447,7 @@ class PhysicsPrior:
         ):
             if tuple(t.shape) != (k, width):
                 raise InputError(f"simulate: {name} must be [{k}, {width}], got {tuple(t.shape)}")
-            a = t.detach().cpu().double().numpy()
+            a = numpy64(t)
             if not np.isfinite(a).all():
                 raise InputError(f"simulate: {name} has non-finite values")
             arrays.append(a)
@@ -466,7 +470,7 @@ class PhysicsPrior:
         # only acts, beyond the depth it started with (a negative pair margin)
         if self.keep_overlap:
             start = (self._overlaps_body(pb, qb) if overlaps is None
-                     else overlaps.detach().cpu().double().numpy())  # fmt: skip
+                     else numpy64(overlaps))  # fmt: skip
             a, b = self._pair_objects[:, 0], self._pair_objects[:, 1]
             m.pair_margin[:] = -np.where((a >= 0) & (b >= 0), start[a, b], 0.0)
         else:
@@ -589,8 +593,8 @@ class PhysicsPrior:
         k = self.num_objects
         zeros = np.zeros((k, 3))
         pb, qb, _, _ = self._to_body(
-            positions.detach().cpu().double().numpy(),
-            _qnormalize(orientations.detach().cpu().double().numpy()),
+            numpy64(positions),
+            _qnormalize(numpy64(orientations)),
             zeros,
             zeros,
         )
@@ -648,10 +652,10 @@ class PhysicsPrior:
         half the excess each (plus ``tolerance / 2``). Returns the new ``[K, 3]`` positions
         (float32; unchanged rows where nothing overlapped)."""
         k = self.num_objects
-        p = positions.detach().cpu().double().numpy().copy()
+        p = numpy64(positions).copy()
         if k == 0:
             return torch.from_numpy(p).float()
-        q = _qnormalize(orientations.detach().cpu().double().numpy())
+        q = _qnormalize(numpy64(orientations))
         zeros = np.zeros((k, 3))
         free = _allowance(k, allowed, sunk)
         for _ in range(iterations):
@@ -702,9 +706,9 @@ def _allowance(k: int, allowed: Tensor | None, sunk: Tensor | None) -> np.ndarra
     object and the ground (index ``-1``, the last row and column) from ``sunk`` ``[K]``."""
     free = np.zeros((k + 1, k + 1))
     if allowed is not None:
-        free[:k, :k] = allowed.detach().cpu().double().numpy()
+        free[:k, :k] = numpy64(allowed)
     if sunk is not None:
-        free[:k, k] = free[k, :k] = sunk.detach().cpu().double().numpy()
+        free[:k, k] = free[k, :k] = numpy64(sunk)
     return free
 
 
