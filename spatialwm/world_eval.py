@@ -4,7 +4,9 @@ For every start step ``t0`` (every ``every`` steps) the objects are set to the e
 state at ``t0``; each method then rolls out the episode's own actions for ``h`` steps and its
 object poses are compared with the truth at ``t0 + h``: position error (cm, object frame
 origin = the generator's centre of mass) and rotation error (degrees, geodesic), for pushed
-objects (a push or place targeted them in ``[t0, t0 + h)``) and bystanders separately.
+objects (a push or place targeted them in ``[t0, t0 + h)``) and bystanders separately, and
+the bystanders again split by whether the truth moves them (more than :data:`MOVED_CM` over the
+horizon: hit, or still settling) or leaves them where they were.
 
 Methods: ``static`` (nothing moves; ``place`` still teleports), ``constant velocity`` (the
 true velocity at ``t0``, pushes set it, places reset it, integrated without forces), and the
@@ -44,12 +46,18 @@ MODEL_METHODS = {
 }
 METHODS = ("static", "constant velocity", *MODEL_METHODS)
 MAIN_METHOD = "prior + learned"
+GROUPS = ("pushed", "bystander")
+# bystanders split by what the truth does with them over the horizon: moved more than this
+# (cm; hit by a pushed object, or still settling) or left where they were
+MOVED_CM = 1.0
+SPLIT = ("bystander, truth moved", "bystander, truth still")
 
 
 @dataclass
 class DynamicsReport:
     """Errors pooled over episodes: ``errors[method][group][h]`` lists of ``(cm, deg)``
-    (group ``"pushed"`` or ``"bystander"``), the full model's deepest penetrations (m,
+    (group ``"pushed"`` or ``"bystander"``, and every bystander again in one of
+    :data:`SPLIT`), the full model's deepest penetrations (m,
     object-ground and object-object, beyond the object's depth in the ground and the pair's
     overlap in the rollout's true start state, whose deepest are ``start_sunk`` and
     ``start_overlap``) and future-view PSNR samples ``psnr[method][k]``."""
@@ -66,20 +74,29 @@ class DynamicsReport:
         self.errors[method][group].setdefault(h, []).append((cm, deg))
 
     def table(self, horizons: Sequence[int] = HORIZONS) -> str:
-        """Markdown tables: mean position / rotation error per method, group and horizon."""
-        lines = ["| method | objects | " + " | ".join(f"h={h} cm / deg" for h in horizons) + " |"]
-        lines.append("|---|---|" + "---|" * len(horizons))
-        for method in [m for m in METHODS if m in self.errors]:
-            for group in ("pushed", "bystander"):
-                cells = []
-                for h in horizons:
-                    v = self.errors[method][group].get(h, [])
-                    if v:
-                        a = np.array(v)
-                        cells.append(f"{a[:, 0].mean():.2f} / {a[:, 1].mean():.1f} (n={len(a)})")
-                    else:
-                        cells.append("-")
-                lines.append(f"| {method} | {group} | " + " | ".join(cells) + " |")
+        """Markdown tables: mean position / rotation error per method, group and horizon;
+        then the bystanders split by their true motion (:data:`MOVED_CM`)."""
+        lines = []
+        for groups in (GROUPS, SPLIT):
+            if lines:
+                lines += ["", f"bystanders split by their true motion over the horizon "
+                              f"(moved more than {MOVED_CM:g} cm or not):", ""]  # fmt: skip
+            lines.append("| method | objects | "
+                         + " | ".join(f"h={h} cm / deg" for h in horizons) + " |")  # fmt: skip
+            lines.append("|---|---|" + "---|" * len(horizons))
+            for method in [m for m in METHODS if m in self.errors]:
+                for group in groups:
+                    cells = []
+                    for h in horizons:
+                        v = self.errors[method][group].get(h, [])
+                        if v:
+                            a = np.array(v)
+                            cells.append(
+                                f"{a[:, 0].mean():.2f} / {a[:, 1].mean():.1f} (n={len(a)})"
+                            )
+                        else:
+                            cells.append("-")
+                    lines.append(f"| {method} | {group} | " + " | ".join(cells) + " |")
         if self.psnr:
             ks = sorted({k for m in self.psnr.values() for k in m})
             lines += ["", "| method | " + " | ".join(f"PSNR k={k}" for k in ks) + " |"]
@@ -92,7 +109,7 @@ class DynamicsReport:
             f"deepest interpenetration of the proxies (predicted states, beyond the true "
             f"start state's): object-ground {self.ground_penetration * 1000:.1f} mm, "
             f"object-object {self.object_penetration * 1000:.1f} mm (in the true start "
-            f"states the boxes of toppled objects lie up to {self.start_sunk * 1000:.1f} mm "
+            f"states the proxies of toppled objects lie up to {self.start_sunk * 1000:.1f} mm "
             f"in the ground and those of touching objects overlap by up to "
             f"{self.start_overlap * 1000:.1f} mm) ({self.episodes} episodes)",
         ]
@@ -191,12 +208,17 @@ def evaluate_episode(
             touched = {a.object for t in range(t0, t0 + h) for a in steps[t].actions
                        if isinstance(a, (PushAction, PlaceAction))}  # fmt: skip
             truth = steps[t0 + h].objects
+            moved = {i: 100 * float(np.linalg.norm(np.subtract(truth[i].position,
+                                                               truth0[i].position))) > MOVED_CM
+                     for i in ids}  # fmt: skip
             for method, seq in preds.items():
                 for i in ids:
                     p, g = seq[h][i], truth[i]
                     cm = 100 * float(np.linalg.norm(np.subtract(p.position, g.position)))
                     deg = _rot_deg(np.array(p.quaternion), np.array(g.quaternion))
                     report.add(method, "pushed" if i in touched else "bystander", h, cm, deg)
+                    if i not in touched:
+                        report.add(method, SPLIT[0] if moved[i] else SPLIT[1], h, cm, deg)
     if frames and camera is not None:
         static = wm.render(wm.state, camera)
         for k, gt in frames.items():

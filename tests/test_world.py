@@ -182,6 +182,13 @@ def test_eval_dynamics_cli(pushed, tmp_path, capsys):
     assert "PSNR k=1" in text and "interpenetration" in text
     raw = json.loads(out.read_text())
     assert set(raw["errors"]) == methods and set(raw["psnr"]) == methods - {"constant velocity"}
+    # every bystander is counted again, as moved or left still by the truth
+    assert "bystanders split by their true motion" in text
+    for per_group in raw["errors"].values():
+        for h, rows in per_group["bystander"].items():
+            split = [per_group.get(g, {}).get(h, []) for g in
+                     ("bystander, truth moved", "bystander, truth still")]  # fmt: skip
+            assert sorted(map(tuple, rows)) == sorted(map(tuple, split[0] + split[1]))
     # a static capture is not an episode: a clear error, no traceback
     tab = tmp_path / "tab"
     generate(tab, GenerateConfig("tabletop", views=2, width=32, height=24, objects=1))
