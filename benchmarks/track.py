@@ -130,7 +130,7 @@ def bound(args) -> int:
 
     from spatialwm.data import load_dataset
     from spatialwm.scene.render import Camera
-    from spatialwm.track.evaluate import VISIBLE, _iou
+    from spatialwm.track.evaluate import _iou, visibility_category
     from spatialwm.track.views import render_alone
     from spatialwm.world import WorldModel
 
@@ -159,9 +159,7 @@ def bound(args) -> int:
                     for c, cam in enumerate(cams):
                         if gts[c] is None or not bool(gts[c][index[i]].any()):
                             continue
-                        v = e.steps[t].visibility.get(cam, {}).get(i, 0.0)
-                        cat = ("fully occluded" if v <= 0 else
-                               "visible" if v >= VISIBLE else "partly occluded")  # fmt: skip
+                        cat = visibility_category(e.steps[t].visibility.get(cam, {}).get(i, 0.0))
                         iou[(cat, d)].append(_iou(alone[k, c], gts[c][index[i]]))
         print(f"{Path(ep).name}: done", flush=True)
     cats = ("visible", "partly occluded", "fully occluded")

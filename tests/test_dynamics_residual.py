@@ -197,7 +197,9 @@ def test_ensemble_is_the_mean_of_its_members_and_round_trips():
     assert torch.equal(back.predict(a, b, _proxies(4), acted), got)
     for bad, match in (({"members": []}, "non-empty"),
                        ({"members": [net_to_json(members[0]), {"hidden": 8}]},
-                        r"residual: members\[1\]: malformed")):  # fmt: skip
+                        r"residual: members\[1\]: malformed"),
+                       ({"members": [net_to_json(NetEnsemble(members[:2]))]},  # no nesting
+                        r"residual: members\[0\]: malformed")):  # fmt: skip
         with pytest.raises(DatasetError, match=match):
             net_from_json(bad, "model.json: residual")
 

@@ -247,8 +247,9 @@ class PhysicsPrior:
             object overlaps its neighbours where the object does not, so resting neighbours
             of a pushed object get hit and woken; a hull of reconstructed points is rounded
             underneath and rolls on the ground, so the box stands there. On held-out push
-            episodes 101-110 the prior's bystander error at h = 5 / 10 / 20 is 1.32 / 2.21 /
-            3.36 cm with ``"box+hull"``, 1.59 / 2.39 / 3.20 with boxes.
+            episodes 101-110 the prior's bystander error at h = 5 / 10 / 20 is 1.35 / 2.08 /
+            2.94 cm with ``"box+hull"`` (hulls grown to the surface, ``proxies_from_state``),
+            1.59 / 2.39 / 3.20 with boxes.
         solref: MuJoCo contact ``(time constant, damping ratio)``; default ``(2 * timestep,
             1)``, the stiffest MuJoCo accepts (its default, 0.02 s, lets two objects colliding
             at 2 m/s overlap by ~25 mm; this keeps it to ~4 mm).

@@ -243,13 +243,8 @@ class NetEnsemble:
         # torch more in per-call overhead than in arithmetic): weights stacked per layer
         self._stacked = None
         if len({m.hidden for m in self.members}) == 1:
-            with torch.no_grad():
-                self._stacked = {
-                    name: torch.stack([dict(m.named_parameters(), **dict(m.named_buffers()))[name]
-                                       .detach().float() for m in self.members])
-                    for name, _ in [*self.members[0].named_parameters(),
-                                    *self.members[0].named_buffers()]
-                }  # fmt: skip
+            states = [m.state_dict() for m in self.members]  # parameters and buffers
+            self._stacked = {k: torch.stack([s[k].float() for s in states]) for k in states[0]}
             self._radius = torch.tensor([m.radius for m in self.members])
 
     def __len__(self) -> int:
@@ -320,8 +315,13 @@ def net_from_json(rec: dict, where: str = "dynamics model") -> Corrector:
         members = rec["members"]
         if not isinstance(members, list) or not members:
             raise DatasetError(f"{where}: members must be a non-empty list of networks")
-        return NetEnsemble([net_from_json(m, f"{where}: members[{i}]")
+        return NetEnsemble([_net_from_json(m, f"{where}: members[{i}]")
                             for i, m in enumerate(members)])  # fmt: skip
+    return _net_from_json(rec, where)
+
+
+def _net_from_json(rec: dict, where: str) -> ResidualNet:
+    """One network's record (:func:`net_to_json` of a :class:`ResidualNet`)."""
     try:
         net = ResidualNet(hidden=int(rec["hidden"]), radius=float(rec["radius"]))
         state = {k: _decode(v) for k, v in rec["state"].items()}

@@ -57,11 +57,15 @@ class EpisodeResult:
     objects: int = 0
 
 
-def _category(vis: dict[str, float], cams: Sequence[str]) -> str:
-    best = max(vis.get(c, 0.0) for c in cams)
-    if best <= 0.0:
+def visibility_category(v: float) -> str:
+    """``"visible"``, ``"partly occluded"`` or ``"fully occluded"`` for a visible fraction."""
+    if v <= 0.0:
         return "fully occluded"
-    return "visible" if best >= VISIBLE else "partly occluded"
+    return "visible" if v >= VISIBLE else "partly occluded"
+
+
+def _category(vis: dict[str, float], cams: Sequence[str]) -> str:
+    return visibility_category(max(vis.get(c, 0.0) for c in cams))
 
 
 def _relabel(mask: torch.Tensor, rng: np.random.Generator) -> tuple[torch.Tensor, dict[int, int]]:
@@ -175,10 +179,7 @@ def track_episode(
                 gt = amodal_gt[k][obj_index[i]]
                 if int(gt.sum()) == 0:
                     continue
-                v = truth.visibility.get(c, {}).get(i, 0.0)
-                ccat = (
-                    "fully occluded" if v <= 0 else "visible" if v >= VISIBLE else "partly occluded"
-                )
+                ccat = visibility_category(truth.visibility.get(c, {}).get(i, 0.0))
                 res.samples["ours"][f"iou {ccat}"].append(_iou(info.amodal[g, k], gt))
                 res.samples["baseline"][f"iou {ccat}"].append(
                     _iou(info.amodal[g, k], gt) if bool(info.seen[g]) else 0.0
@@ -282,4 +283,11 @@ def table(summ: dict) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["CATEGORIES", "EpisodeResult", "summary", "table", "track_episode"]
+__all__ = [
+    "CATEGORIES",
+    "EpisodeResult",
+    "summary",
+    "table",
+    "track_episode",
+    "visibility_category",
+]
