@@ -18,12 +18,14 @@ from torch import Tensor
 
 from spatialwm.errors import InputError
 from spatialwm.scene.render import Camera
-from spatialwm.scene.state import SceneState, quat_conjugate, quat_multiply
+from spatialwm.scene.state import SceneState
 from spatialwm.track.associate import Match, Prediction, associate, predictions
 from spatialwm.track.inputs import check_observation
 from spatialwm.track.refine import make_window, refine_poses
+from spatialwm.track.reorient import reorient
+from spatialwm.track.rest import box_rotations, keep_on_ground, settle
 from spatialwm.track.segments import Segment, segments_from_masks, segments_from_residual
-from spatialwm.track.state import TrackState, track_state
+from spatialwm.track.state import TrackState, ground_gaps, track_state
 from spatialwm.track.surprise import step_surprise
 from spatialwm.track.views import projection_jacobian, render_alone, render_scene, render_static
 
@@ -126,33 +128,6 @@ def _coarse_shift(
     return torch.cat([d, torch.zeros(1)])
 
 
-def _tilt(q: Tensor, ref: Tensor) -> float:
-    """Angle (rad) of the rotation from orientation ``ref`` to ``q`` (wxyz) once its turn
-    about world +Z is taken out: how far ``q`` tips the object relative to ``ref``."""
-    rel = quat_multiply(q, quat_conjugate(ref))
-    twist = torch.stack([rel[0], torch.zeros(()), torch.zeros(()), rel[3]])
-    swing = quat_multiply(rel, quat_conjugate(twist / twist.norm().clamp_min(1e-12)))
-    return 2.0 * math.acos(min(1.0, abs(float(swing[0]) / max(float(swing.norm()), 1e-12))))
-
-
-def _keep_on_ground(pred: SceneState, prev: SceneState, groups: Sequence[int]) -> SceneState:
-    """Objects resting on the ground: keep the previous height, tilt and vertical motion and
-    take only the predicted ground-plane motion and turn about +Z (a box proxy that hops or
-    tips over in the dynamics does not carry the object with it)."""
-    pos, quat = pred.positions.clone(), pred.orientations.clone()
-    lin, ang = pred.linear_velocity.clone(), pred.angular_velocity.clone()
-    for g in groups:
-        rel = quat_multiply(pred.orientations[g], quat_conjugate(prev.orientations[g]))
-        yaw = 2.0 * math.atan2(float(rel[3]), float(rel[0]))
-        twist = torch.tensor([math.cos(yaw / 2), 0.0, 0.0, math.sin(yaw / 2)])
-        q = quat_multiply(twist, prev.orientations[g])
-        pos[g, 2] = prev.positions[g, 2]
-        quat[g] = q / q.norm()
-        lin[g, 2] = 0.0
-        ang[g, :2] = 0.0
-    return pred.replace(positions=pos, orientations=quat, linear_velocity=lin, angular_velocity=ang)
-
-
 def observe_step(
     predict: Predict,
     state: SceneState | TrackState,
@@ -181,6 +156,8 @@ def observe_step(
     t0 = time.perf_counter()
     ts = track_state(state)
     images, cams, masks = check_observation(images, cameras, masks, known_cameras=known_cameras)
+    if ts.boxes is None or ts.ground_gap is None:  # a TrackState built by hand
+        ts = ts.replace(boxes=box_rotations(ts.scene), ground_gap=ground_gaps(ts.scene))
     cfg = ts.config
     prev = ts.scene
     pred = predict(prev)
@@ -198,7 +175,7 @@ def observe_step(
             positions=pos, orientations=quat, linear_velocity=lin, angular_velocity=ang
         )
     if rotation == "yaw":
-        pred = _keep_on_ground(pred, prev, [g for g in range(1, m) if g not in static])
+        pred = keep_on_ground(pred, prev, [g for g in range(1, m) if g not in static])
     disp = (pred.positions - prev.positions).norm(dim=-1)
     sigma = (ts.sigma + cfg.sigma_process + cfg.sigma_motion * disp).clamp(max=cfg.sigma_max)
     sigma[0] = 0.0
@@ -296,12 +273,9 @@ def observe_step(
             use_masks=masks is not None, rotation=rotation, full=full,
         )  # fmt: skip
         if rotation == "yaw" and full:
-            # a 6-DoF fit that finds the object barely tipped is noise on an object resting
-            # on the ground: keep its height and tilt (a runner fitted 2 mm low and held there
-            # through a 2 m/s slide veered 4 cm off its path in MuJoCo's contact)
-            tips = {g: _tilt(new.orientations[g], start.orientations[g]) for g in full}
-            upright = [g for g in full if tips[g] < cfg.min_tip]
-            new = _keep_on_ground(new, start, upright)
+            new = settle(new, start, full, ts.boxes, ts.ground_gap)
+            new = reorient(new, full, matches, images, cams, view, sigma, ts,
+                           use_masks=masks is not None)  # fmt: skip
 
     # visibility and memory
     final_amodal = torch.zeros(m, C, *images.shape[1:3], dtype=torch.bool)

@@ -34,7 +34,7 @@ from spatialwm.scene.state import (
     quat_to_matrix,
 )
 from spatialwm.track.segments import Segment
-from spatialwm.track.state import TrackConfig
+from spatialwm.track.state import TrackConfig, fitted_rows
 from spatialwm.track.views import SceneView, camera_tensors
 
 
@@ -167,10 +167,7 @@ def refine_poses(
         sl = group_slice(state, g)
         keep[sl] = False
         fit_all[sl] = True
-        # at most max_gaussians per fitted object: the most opaque and largest
-        score = gs.opacities[sl] + gs.scales[sl].sum(-1)
-        top = torch.argsort(score, descending=True)[: config.max_gaussians]
-        fit_rows[sl.start + top] = True
+        fit_rows[fitted_rows(state, g, config.max_gaussians)] = True
     # the fitted objects' Gaussians first, then the fixed ones
     idx = torch.cat([fit_rows.nonzero()[:, 0], (keep & ~fit_rows).nonzero()[:, 0]])
     nm = int(fit_rows.sum())

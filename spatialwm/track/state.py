@@ -22,7 +22,7 @@ import torch
 from torch import Tensor
 
 from spatialwm.errors import InputError
-from spatialwm.scene.state import SceneState, group_slice
+from spatialwm.scene.state import SceneState, group_slice, quat_to_matrix
 
 
 @dataclass(frozen=True)
@@ -60,9 +60,13 @@ class TrackConfig:
             position correction per ``dt`` (alpha-beta filter; 0: keep the dynamics').
         velocity_deadband: corrections below this (m) leave the velocity alone.
         dt: seconds per step (for the velocity correction).
-        min_tip: in ``rotation="yaw"`` mode a well-seen object is fitted in 6 DoF, and the fit's
-            height and tilt are kept only when it tips the object by at least this much (rad);
-            less is fitting noise on an object resting on the ground.
+        reorient_iou: in ``rotation="yaw"`` mode a well-seen object (fitted in 6 DoF) whose
+            rendered silhouette matches its segments by less than this IoU after the fit is
+            tried on every face of its proxy box (:mod:`spatialwm.track.rest`): it may have
+            fallen over while hidden, a turn no local fit reaches.
+        reorient_yaws: headings tried per face.
+        reorient_margin: a face is taken when its silhouette IoU beats the fit's by this
+            much (and again after it is refined).
     """
 
     sigma_seen: float = 0.005
@@ -86,7 +90,9 @@ class TrackConfig:
     velocity_gain: float = 0.0
     velocity_deadband: float = 0.005
     dt: float = 0.1
-    min_tip: float = 0.5
+    reorient_iou: float = 0.6
+    reorient_yaws: int = 8
+    reorient_margin: float = 0.1
 
 
 @dataclass(frozen=True)
@@ -105,6 +111,12 @@ class TrackState:
         radii: ``[M]`` object radii (m) around their frames (computed once from the
             Gaussians by :func:`track_state`).
         colours: ``[M, 3]`` mean colour of each object's confident Gaussians (likewise).
+        ground_gap: ``[M]`` height (m) of each object's lowest Gaussian centres above the
+            ground plane ``z = 0`` in the starting state (:func:`ground_gaps`), at most
+            :data:`MAX_GROUND_GAP`: where they are put when a fit turns the object onto another
+            face of its proxy (the surface lies about a Gaussian's scale below its centres).
+        boxes: ``[M, 4]`` rotation of each object's proxy box in its canonical frame (its
+            rest poses are the box's faces: :mod:`spatialwm.track.rest`).
     """
 
     scene: SceneState
@@ -116,6 +128,8 @@ class TrackState:
     config: TrackConfig = field(default_factory=TrackConfig)
     radii: Tensor | None = None
     colours: Tensor | None = None
+    ground_gap: Tensor | None = None
+    boxes: Tensor | None = None
 
     @property
     def step(self) -> int:
@@ -144,6 +158,8 @@ def track_state(
     static = frozenset(int(i) for i in static)
     if not static <= known:
         raise InputError(f"static objects {sorted(static - known)} are not in the scene")
+    from spatialwm.track.rest import box_rotations
+
     sigma = torch.full((m,), cfg.sigma_seen)
     sigma[0] = 0.0
     return TrackState(
@@ -155,6 +171,8 @@ def track_state(
         config=cfg,
         radii=object_radii(scene),
         colours=object_colours(scene),
+        ground_gap=ground_gaps(scene),
+        boxes=box_rotations(scene),
     )
 
 
@@ -175,6 +193,42 @@ def object_radii(state: SceneState) -> Tensor:
     return out
 
 
+MAX_GROUND_GAP = 0.01  # m: an object starting higher (on another one) is given this gap
+LOWEST_FRACTION = 0.02  # the "lowest Gaussians": this fraction of the fitted ones, at least 3
+
+
+def fitted_rows(state: SceneState, group: int, max_gaussians: int) -> Tensor:
+    """Indices (into the packed Gaussians) of the at most ``max_gaussians`` of ``group`` that
+    pose refinement renders: the most opaque and largest."""
+    g = state.gaussians
+    sl = group_slice(state, group)
+    score = g.opacities[sl] + g.scales[sl].sum(-1)
+    return sl.start + torch.argsort(score, descending=True)[:max_gaussians]
+
+
+def lowest_height(z: Tensor) -> Tensor:
+    """Mean of the lowest :data:`LOWEST_FRACTION` (at least 3) of heights ``z [n]``: a
+    robust, differentiable lowest point of an object's Gaussian centres (``[]``)."""
+    k = min(len(z), max(3, round(LOWEST_FRACTION * len(z))))
+    return -torch.topk(-z, k).values.mean()
+
+
+def ground_gaps(state: SceneState, max_gaussians: int | None = None) -> Tensor:
+    """``[M]`` height (m) of each object's lowest Gaussian centres (:func:`lowest_height` of
+    the Gaussians refinement fits) above ``z = 0`` in ``state``, clamped to ``[0,``
+    :data:`MAX_GROUND_GAP` ``]``; 0 for the background and empty objects."""
+    max_gaussians = max_gaussians or TrackConfig().max_gaussians
+    out = torch.zeros(state.num_groups)
+    for k in range(1, state.num_groups):
+        rows = fitted_rows(state, k, max_gaussians)
+        if len(rows) == 0:
+            continue
+        R = quat_to_matrix(state.orientations[k].float())
+        z = (state.gaussians.means[rows].float() @ R.T)[:, 2] + state.positions[k, 2]
+        out[k] = float(lowest_height(z))
+    return out.clamp(0.0, MAX_GROUND_GAP)
+
+
 def object_colours(state: SceneState) -> Tensor:
     """``[M, 3]`` opacity-weighted mean base colour (SH degree 0) of each group."""
     from spatialwm.render.sh import sh_to_rgb
@@ -191,4 +245,14 @@ def object_colours(state: SceneState) -> Tensor:
     return out
 
 
-__all__ = ["TrackConfig", "TrackState", "object_colours", "object_radii", "track_state"]
+__all__ = [
+    "MAX_GROUND_GAP",
+    "TrackConfig",
+    "TrackState",
+    "fitted_rows",
+    "ground_gaps",
+    "lowest_height",
+    "object_colours",
+    "object_radii",
+    "track_state",
+]
