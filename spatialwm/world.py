@@ -218,9 +218,13 @@ class WorldModel:
         ``masks [C, H, W]`` anonymous instance segments if given. Unseen objects keep their
         predicted pose with a growing uncertainty; none is ever dropped. ``state``: a
         SceneState or the TrackState a previous call returned. Returns a new
-        :class:`~spatialwm.track.TrackState` (``.scene`` is the SceneState)."""
-        from spatialwm.track import observe
+        :class:`~spatialwm.track.TrackState` (``.scene`` is the SceneState). Tracking
+        estimates the ground friction from the slides it sees, starting from the model's
+        (``.friction``; the scene's ``friction``, which the next steps use)."""
+        from spatialwm.track import observe, track_state
 
+        if isinstance(state, SceneState):  # the friction estimate starts at the model's
+            state = track_state(state, friction=self.params.friction)
         return observe(lambda s: self.step(s, actions), state, images, cameras, masks,
                        known_cameras=self.cameras)  # fmt: skip
 

@@ -407,6 +407,29 @@ def test_pair_friction_applies_between_objects_only():
             PhysicsPrior(proxies, pair_friction=bad)
 
 
+def test_state_friction_replaces_the_ground_friction_for_the_step():
+    # a state's friction estimate slides each object as a prior built with that friction
+    # would, leaves the friction between objects alone, and is not kept for the next state
+    state = _scene([((0.0, 0.0, 0.02), CUBE, 0.0), ((0.0, 0.3, 0.02), CUBE, 0.4)])
+    push = [PushAction(10, (1.2, 0.0, 0.0)), PushAction(11, (0.0, -0.9, 0.0))]
+    mu = torch.tensor([0.0, 0.45, 0.8])
+    built = PhysicsPrior(proxies_from_state(state, friction=0.6), pair_friction=1.0)
+    want = []
+    for k in (1, 2):
+        own = PhysicsPrior(proxies_from_state(state, friction=float(mu[k])), pair_friction=1.0)
+        want.append(_run(own, state, push, 4)[-1].positions[k])
+    got = _run(built, state.replace(friction=mu), push, 4)[-1]
+    for k in (1, 2):
+        assert torch.allclose(got.positions[k], want[k - 1], atol=1e-6), k
+    plain = _run(built, state, push, 4)[-1]
+    assert float((plain.positions[1] - got.positions[1]).norm()) > 0.02  # it mattered
+    ground = (built._pair_objects < 0).any(axis=1)
+    assert built.model.pair_friction[ground, 0].tolist() == pytest.approx([0.6, 0.6])
+    assert built.model.pair_friction[~ground, 0].tolist() == pytest.approx([1.0])
+    with pytest.raises(InputError, match="friction"):
+        _run(built, state.replace(friction=torch.tensor([0.0, -1.0, 0.5])), push, 1)
+
+
 def test_hull_geom_rests_on_the_ground():
     state = _scene([((0.0, 0.0, 0.08), (0.02, 0.03, 0.015), 0.3)])
     proxies = proxies_from_state(state, hull=True)

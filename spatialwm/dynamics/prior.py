@@ -351,6 +351,7 @@ class PhysicsPrior:
             )
         )
         self._data = mujoco.MjData(self.model)
+        self._pair_friction = self.model.pair_friction.copy()  # as built (see simulate)
         # geom id -> object index (body order), -1 for the ground
         self._geom_object = np.asarray(self.model.geom_bodyid, dtype=np.int64) - 1
         # explicit contact pairs -> their two objects ``[P, 2]`` (-1: the ground)
@@ -422,6 +423,7 @@ class PhysicsPrior:
         dt: float,
         *,
         overlaps: Tensor | None = None,
+        friction: Tensor | None = None,
     ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """Simulate the objects for ``dt`` seconds from the given state.
 
@@ -433,6 +435,9 @@ class PhysicsPrior:
             dt: seconds, ``0 < dt <= 10``.
             overlaps: the state's :meth:`overlaps` if the caller has them already (each pair
                 keeps that much overlap); default: computed here.
+            friction: ``[K]`` each object's sliding friction on the ground for this step
+                (an estimate in the state); default: the proxies'. Friction between objects
+                stays as built.
 
         Returns:
             ``(positions, orientations, linear_velocity, angular_velocity)`` after ``dt``,
@@ -466,6 +471,15 @@ class PhysicsPrior:
             lowest = lowest + lift
 
         m, d = self.model, self._data
+        m.pair_friction[:] = self._pair_friction
+        if friction is not None:
+            mu = numpy64(friction).reshape(-1)
+            if mu.shape != (k,) or not np.isfinite(mu).all() or (mu < 0).any():
+                raise InputError(f"simulate: friction must be [{k}] finite and >= 0")
+            ground = self._pair_objects[:, 0] < 0
+            mu = np.minimum(mu[self._pair_objects[ground, 1]], MAX_FRICTION)
+            m.pair_friction[ground, 0] = mu
+            m.pair_friction[ground, 1] = mu
         # proxies overlapping at the start (crude boxes around touching objects) keep that
         # overlap without being pushed apart: a pair's contact only exists, and its spring
         # only acts, beyond the depth it started with (a negative pair margin)
@@ -838,9 +852,11 @@ def simulate_state(
         )
     if not (isinstance(dt, (int, float)) and math.isfinite(dt) and 0.0 < dt <= MAX_DT):
         raise InputError(f"step_prior: dt must be in (0, {MAX_DT}] s, got {dt!r}")
+    friction = None if state.friction is None else state.friction[1:]
     new = prior.simulate(
         state.positions[1:], state.orientations[1:],
         state.linear_velocity[1:], state.angular_velocity[1:], float(dt), overlaps=overlaps,
+        friction=friction,
     )  # fmt: skip
 
     def merge(old: Tensor, rows: Tensor) -> Tensor:

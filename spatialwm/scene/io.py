@@ -39,6 +39,8 @@ def save_state(path: str | os.PathLike, state: SceneState, *, meta: dict | None 
         "meta": dict(meta or {}),
     }
     record.update({k: getattr(state, k).detach().cpu() for k in _STATE_FIELDS})
+    if state.friction is not None:
+        record["friction"] = state.friction.detach().cpu()
     atomic_torch_save(path, record)
 
 
@@ -71,6 +73,7 @@ def load_state(path: str | os.PathLike) -> tuple[SceneState, dict]:
             gaussians=g,
             object_names=tuple(rec["object_names"]),
             step=int(rec["step"]),
+            friction=rec.get("friction"),
             **{k: rec[k] for k in _STATE_FIELDS},
         )
     except (KeyError, TypeError) as e:
@@ -83,6 +86,7 @@ def load_state(path: str | os.PathLike) -> tuple[SceneState, dict]:
         and len(state.object_names) == m
         and all(getattr(state, k).shape[0] == m for k in _STATE_FIELDS[1:-1])
         and state.background_color.shape == (3,)
+        and (state.friction is None or state.friction.shape == (m,))
     )
     if not ok:
         raise DatasetError(f"{path}: scene state has inconsistent shapes")

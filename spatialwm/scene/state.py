@@ -68,6 +68,10 @@ class SceneState:
         angular_velocity: ``[M, 3]`` rad/s (world frame).
         background_color: ``[3]`` RGB in [0, 1] seen where no Gaussian is (the sky).
         step: time step index.
+        friction: ``[M]`` estimated sliding friction of each group on the ground (entry 0,
+            the background, unused), or ``None``: the dynamics model's own (its physical
+            parameters). Set by whoever estimates it, e.g. the observe loop from the slides
+            the cameras see (:mod:`spatialwm.track.friction`).
     """
 
     gaussians: Gaussians
@@ -80,6 +84,7 @@ class SceneState:
     angular_velocity: Tensor
     background_color: Tensor
     step: int = 0
+    friction: Tensor | None = None
 
     @property
     def num_groups(self) -> int:

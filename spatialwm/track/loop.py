@@ -20,6 +20,7 @@ from spatialwm.errors import InputError
 from spatialwm.scene.render import Camera
 from spatialwm.scene.state import SceneState
 from spatialwm.track.associate import Match, Prediction, associate, predictions
+from spatialwm.track.friction import update_friction
 from spatialwm.track.inputs import check_observation
 from spatialwm.track.refine import make_window, refine_poses
 from spatialwm.track.reorient import reorient
@@ -298,6 +299,21 @@ def observe_step(
     new_sigma[0] = 0.0
     hidden = torch.where(seen, torch.zeros_like(ts.hidden_steps), ts.hidden_steps + 1)
     hidden[0] = 0
+    # the ground friction from the slides seen (three consecutive well-seen positions)
+    well = torch.zeros(m, dtype=torch.bool)
+    for g in fit:
+        well[g] = bool(seen[g]) and float(vis[g].max()) > 0.5
+    history = ts.history if ts.history is not None else torch.full((m, 3, 2), math.nan)
+    latest = torch.where(well[:, None], new.positions[:, :2], torch.full((m, 2), math.nan))
+    history = torch.cat([history[:, 1:], latest[:, None]], 1)
+    friction, friction_var = ts.friction, ts.friction_var
+    if friction is not None:
+        friction, friction_var, used = update_friction(
+            friction, friction_var, history, movable, cfg.dt, noise=cfg.friction_noise,
+        )  # fmt: skip
+        if used:
+            mu = torch.full((m,), friction, dtype=torch.float32)
+            new = new.replace(friction=mu)
     if cfg.velocity_gain > 0 and fit:
         # alpha-beta filter: a correction of the predicted position also corrects the
         # velocity the dynamics carries on with (along the ground)
@@ -311,8 +327,9 @@ def observe_step(
                 lin[g, :2] = lin[g, :2] + cfg.velocity_gain * d / dt
         new = new.replace(linear_velocity=lin)
     out = ts.replace(
-        scene=new, sigma=new_sigma, hidden_steps=hidden, visibility=vis, surprise=surprise
-    )
+        scene=new, sigma=new_sigma, hidden_steps=hidden, visibility=vis, surprise=surprise,
+        friction=friction, friction_var=friction_var, history=history,
+    )  # fmt: skip
     info = StepInfo(
         visibility=vis,
         seen=seen,

@@ -15,6 +15,7 @@ into ``scene.object_ids``, background included so indices line up):
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -67,6 +68,11 @@ class TrackConfig:
         reorient_yaws: headings tried per face.
         reorient_margin: a face is taken when its silhouette IoU beats the fit's by this
             much (and again after it is refined).
+        estimate_friction: estimate the ground friction from the slides the cameras see
+            (:mod:`spatialwm.track.friction`; needs a starting value, ``track_state(...,
+            friction=)``).
+        friction_std: std of the starting friction.
+        friction_noise: std (m) of a well-seen object's ground position.
     """
 
     sigma_seen: float = 0.005
@@ -93,6 +99,9 @@ class TrackConfig:
     reorient_iou: float = 0.6
     reorient_yaws: int = 8
     reorient_margin: float = 0.1
+    estimate_friction: bool = True
+    friction_std: float = 0.2
+    friction_noise: float = 0.004
 
 
 @dataclass(frozen=True)
@@ -117,6 +126,10 @@ class TrackState:
             face of its proxy (the surface lies about a Gaussian's scale below its centres).
         boxes: ``[M, 4]`` rotation of each object's proxy box in its canonical frame (its
             rest poses are the box's faces: :mod:`spatialwm.track.rest`).
+        friction: the scene's ground friction estimate (also in ``scene.friction``), or
+            ``None``: not estimated; friction_var: its variance.
+        history: ``[M, 3, 2]`` each object's ground position at the last three steps
+            where it was seen well (NaN where not; :mod:`spatialwm.track.friction`).
     """
 
     scene: SceneState
@@ -130,6 +143,9 @@ class TrackState:
     colours: Tensor | None = None
     ground_gap: Tensor | None = None
     boxes: Tensor | None = None
+    friction: float | None = None
+    friction_var: float = 0.0
+    history: Tensor | None = None
 
     @property
     def step(self) -> int:
@@ -145,9 +161,14 @@ def track_state(
     *,
     static: Iterable[int] = (),
     config: TrackConfig | None = None,
+    friction: float | None = None,
 ) -> TrackState:
     """Start tracking from ``scene`` (objects known, uncertainty ``sigma_seen``); a
-    :class:`TrackState` is returned as is (with ``config`` replaced if given)."""
+    :class:`TrackState` is returned as is (with ``config`` replaced if given).
+
+    ``friction``: the dynamics' ground friction (e.g. ``wm.params.friction``), where the
+    estimate from observed slides starts (``TrackConfig.estimate_friction``); ``None``: the
+    scene's own estimate if it has one, else no estimate."""
     if isinstance(scene, TrackState):
         return scene if config is None else scene.replace(config=config)
     if not isinstance(scene, SceneState):
@@ -162,6 +183,14 @@ def track_state(
 
     sigma = torch.full((m,), cfg.sigma_seen)
     sigma[0] = 0.0
+    if friction is not None and not (0.0 <= friction <= 5.0):
+        raise InputError(f"track_state: friction must be in [0, 5], got {friction}")
+    start = None
+    if cfg.estimate_friction:
+        if friction is not None:
+            scene = scene.replace(friction=torch.full((m,), float(friction)))
+        if scene.friction is not None and m > 1:
+            start = float(scene.friction[1:].mean())
     return TrackState(
         scene=scene,
         sigma=sigma,
@@ -173,6 +202,11 @@ def track_state(
         colours=object_colours(scene),
         ground_gap=ground_gaps(scene),
         boxes=box_rotations(scene),
+        friction=start,
+        friction_var=cfg.friction_std**2,
+        history=torch.cat(  # the start is a position seen well
+            [torch.full((m, 2, 2), math.nan), scene.positions[:, None, :2].float()], 1
+        ),
     )
 
 

@@ -1,0 +1,105 @@
+"""The ground friction estimated from observed slides (spatialwm.track.friction): one clean
+slide gives the friction, dirty ones (stopping, turning, too short, unseen) give nothing, the
+filter converges and ignores outliers, and the observe loop carries the estimate in the
+scene state, where the dynamics uses it."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from test_track_loop import WALL, cameras, observe_truth, scene
+
+from spatialwm.track import observe_step, track_state
+from spatialwm.track.friction import GRAVITY, friction_of_slide, update_friction
+
+DT = 0.1
+
+
+def _slide(
+    mu: float, v0: float, steps: int, direction=(0.6, 0.8), start=(0.0, 0.0)
+) -> torch.Tensor:
+    """``[steps + 1, 2]`` ground positions of a Coulomb slide (decelerating by ``mu g``)."""
+    a = mu * GRAVITY
+    stop = v0 / a
+    out = []
+    for k in range(steps + 1):
+        t = min(k * DT, stop)
+        s = v0 * t - 0.5 * a * t * t
+        out.append([start[0] + s * direction[0], start[1] + s * direction[1]])
+    return torch.tensor(out, dtype=torch.float64)
+
+
+def test_a_clean_slide_gives_its_friction():
+    for mu in (0.3, 0.6, 1.1):
+        xy = _slide(mu, 3.0, 2)
+        assert friction_of_slide(xy, DT) == pytest.approx(mu, rel=1e-6)
+
+
+def test_dirty_slides_give_nothing():
+    assert friction_of_slide(_slide(0.6, 1.0, 3)[1:], DT) is None  # stops within the step
+    assert friction_of_slide(_slide(0.6, 0.3, 2), DT) is None  # steps under 2 cm
+    turned = _slide(0.6, 2.0, 2)
+    turned[2] = turned[1] + torch.tensor([0.1, -0.05], dtype=torch.float64)
+    assert friction_of_slide(turned, DT) is None  # a turn or a collision
+    unseen = _slide(0.6, 2.0, 2)
+    unseen[0] = math.nan
+    assert friction_of_slide(unseen, DT) is None
+
+
+def test_filter_converges_and_gates_outliers():
+    g = torch.Generator().manual_seed(0)
+    est, var = 0.9, 0.2**2
+    for k in range(12):
+        xy = _slide(0.5, 2.0, 2, start=(0.1 * k, 0.0)) + 0.002 * torch.randn(3, 2, generator=g)
+        hist = xy[None].float()
+        est, var, used = update_friction(est, var, hist, [0], DT, noise=0.004)
+        assert used == 1
+    assert est == pytest.approx(0.5, abs=0.05) and var < 0.01
+    # a collision-like stop, parallel and still moving: 15 cm then 5.5 cm (friction 0.97)
+    hit = torch.tensor([[0.0, 0.0], [0.15, 0.0], [0.205, 0.0]])
+    assert friction_of_slide(hit, DT) == pytest.approx(0.97, abs=0.01)
+    est2, _, used = update_friction(est, var, hit[None], [0], DT, noise=0.004)
+    assert used == 0 and est2 == est
+
+
+def _coulomb(state):
+    """Toy dynamics: every object slides along its velocity, decelerating by ``friction g``."""
+    mu = state.friction if state.friction is not None else torch.full((state.num_groups,), 0.8)
+    v = state.linear_velocity.clone()
+    speed = v[:, :2].norm(dim=-1)
+    slower = (speed - mu * GRAVITY * DT).clamp_min(0.0)
+    t = torch.where(speed > 0, speed / (mu * GRAVITY).clamp_min(1e-9), torch.zeros_like(speed))
+    t = t.clamp(max=DT)
+    dist = speed * t - 0.5 * mu * GRAVITY * t * t
+    unit = torch.where(speed[:, None] > 0, v[:, :2] / speed.clamp_min(1e-9)[:, None], 0.0)
+    pos = state.positions.clone()
+    pos[:, :2] += unit * dist[:, None]
+    v[:, :2] = unit * slower[:, None]
+    return state.replace(positions=pos, linear_velocity=v, step=state.step + 1)
+
+
+def test_observe_loop_learns_the_floor_friction_and_the_dynamics_uses_it():
+    # a cube slides across the cameras' view on a floor of friction 0.4; the tracker starts
+    # from 0.8: after two well-seen steps its estimate is the floor's, in the scene state
+    s0 = scene([(-0.2, -0.3), (-0.25, 0.2)])
+    cams = cameras()
+    v = s0.linear_velocity.clone()
+    v[1, :2] = torch.tensor([0.0, 2.6])
+    truth = s0.replace(linear_velocity=v, friction=torch.full((s0.num_groups,), 0.4))
+    ts = track_state(s0.replace(linear_velocity=v), static=[WALL], friction=0.8)
+    assert ts.friction == pytest.approx(0.8) and float(ts.scene.friction[1]) == pytest.approx(0.8)
+    for _ in range(2):
+        truth = _coulomb(truth)
+        images, masks, _ = observe_truth(truth, cams)
+        ts, info = observe_step(_coulomb, ts, images, cams, masks)
+        assert bool(info.seen[1])
+    assert ts.friction == pytest.approx(0.4, abs=0.1), ts.friction
+    assert float(ts.scene.friction[1]) == pytest.approx(ts.friction)
+    assert float(ts.scene.friction[2]) == pytest.approx(ts.friction)  # one floor
+    # without a starting value nothing is estimated
+    plain = track_state(s0.replace(linear_velocity=v), static=[WALL])
+    assert plain.friction is None and plain.scene.friction is None
+    with pytest.raises(Exception, match="friction"):
+        track_state(s0, friction=-1.0)
