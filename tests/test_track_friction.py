@@ -9,7 +9,7 @@ import math
 
 import pytest
 import torch
-from test_track_loop import WALL, cameras, observe_truth, scene
+from conftest import WALL, cameras, observe_truth, scene
 
 from spatialwm.track import observe_step, track_state
 from spatialwm.track.friction import GRAVITY, friction_of_slide, update_friction

@@ -14,110 +14,13 @@ import math
 
 import pytest
 import torch
+from conftest import WALL, cameras, observe_truth, scene, with_positions
 
 from spatialwm.errors import InputError
-from spatialwm.render.sh import rgb_to_sh
-from spatialwm.scene.render import Camera, render_state
-from spatialwm.scene.state import SceneState, from_world_gaussians
-from spatialwm.synthetic import look_at, pinhole_K
 from spatialwm.track import TrackState, auc, observe, observe_step, track_state
 from spatialwm.track.state import TrackConfig
 
-WALL = 9
 DT = 0.1
-
-
-# ----------------------------------------------------------------------- synthetic scenes
-def _box_surface(centre, half, n, rgb, g):
-    c, h = torch.tensor(centre), torch.tensor(half)
-    areas = torch.tensor([h[1] * h[2], h[1] * h[2], h[0] * h[2], h[0] * h[2], h[0] * h[1],
-                          h[0] * h[1]])  # fmt: skip
-    face = torch.multinomial(areas, n, replacement=True, generator=g)
-    axis, sign = face // 2, (face % 2) * 2 - 1
-    u = (torch.rand(n, 3, generator=g) * 2 - 1) * h
-    u[torch.arange(n), axis] = sign.float() * h[axis]
-    col = torch.tensor(rgb) * (0.75 + 0.25 * torch.rand(n, 1, generator=g))
-    return c + u, col
-
-
-def scene(
-    cubes: list[tuple[float, float]],
-    *,
-    size: float = 0.04,
-    seed: int = 0,
-    half: tuple[float, float, float] | None = None,
-) -> SceneState:
-    """Ground + wall (id ``WALL``, x in [-0.01, 0.01], |y| <= 0.2, 0.16 m tall) + identical
-    red cubes (ids 1, 2, ...) of side ``size`` at the given ``(x, y)`` (boxes of half
-    extents ``half`` if given), standing on the ground."""
-    g = torch.Generator().manual_seed(seed)
-    xs, ys = torch.meshgrid(torch.arange(-0.5, 0.5, 0.015), torch.arange(-0.5, 0.5, 0.015),
-                            indexing="ij")  # fmt: skip
-    ground = torch.stack([xs.flatten(), ys.flatten(), torch.zeros(xs.numel())], -1)
-    check = ((torch.floor(ground[:, 0] / 0.06) + torch.floor(ground[:, 1] / 0.06)) % 2)[:, None]
-    gcol = (0.3 + 0.4 * check).expand(-1, 3) * torch.tensor([1.0, 0.95, 0.85])
-    pts, cols, grp = [ground], [gcol], [torch.zeros(len(ground), dtype=torch.int64)]
-    wall, wcol = _box_surface((0.0, 0.0, 0.08), (0.01, 0.2, 0.08), 2500, (0.2, 0.4, 0.8), g)
-    for k, (x, y) in enumerate(cubes):
-        h = half or (size / 2,) * 3
-        p, c = _box_surface((x, y, h[2]), h, 500, (0.9, 0.15, 0.1), g)
-        pts.append(p)
-        cols.append(c)
-        grp.append(torch.full((500,), k + 1, dtype=torch.int64))
-    pts.append(wall)
-    cols.append(wcol)
-    grp.append(torch.full((len(wall),), len(cubes) + 1, dtype=torch.int64))
-    means = torch.cat(pts)
-    n = len(means)
-    params = {
-        "means": means,
-        "quats": torch.tensor([1.0, 0.0, 0.0, 0.0]).expand(n, 4).clone(),
-        "scales": torch.full((n, 3), math.log(0.006)),
-        "opacities": torch.full((n,), 4.0),
-        "sh0": rgb_to_sh(torch.cat(cols).clamp(0, 1))[:, None],
-    }
-    ids = [0, *range(1, len(cubes) + 1), WALL]
-    names = ["background", *[f"cube{k + 1}" for k in range(len(cubes))], "wall"]
-    return from_world_gaussians(params, torch.cat(grp), ids, names, torch.tensor([0.6, 0.7, 0.9]))
-
-
-def cameras(width: int = 96, height: int = 72) -> list[Camera]:
-    """Two cameras on the -x side of the wall, 20 degrees apart, looking at it."""
-    out = []
-    for j, az in enumerate((160.0, 200.0)):
-        a = math.radians(az)
-        eye = (0.8 * math.cos(a), 0.8 * math.sin(a), 0.3)
-        out.append(Camera(look_at(eye, (0.05, 0.0, 0.03)), pinhole_K(width, height, 55.0),
-                          width, height, f"cam{j}"))  # fmt: skip
-    return out
-
-
-def with_positions(state: SceneState, xy: dict[int, tuple[float, float]]) -> SceneState:
-    """``state`` with objects moved to ``{object_id: (x, y)}`` (z kept)."""
-    pos = state.positions.clone()
-    for oid, (x, y) in xy.items():
-        g = state.group_of(oid)
-        pos[g, 0], pos[g, 1] = x, y
-    return state.replace(positions=pos)
-
-
-def observe_truth(state: SceneState, cams: list[Camera], *, seed: int = 0):
-    """``(images [C,H,W,3], shuffled masks [C,H,W], {label: object id} per camera)``."""
-    viewmats = torch.stack([c.viewmat for c in cams])
-    Ks = torch.stack([c.K for c in cams])
-    r = render_state(state, viewmats, Ks, cams[0].width, cams[0].height)
-    ids = torch.where(r.alpha > 0.5, r.object_ids, torch.zeros_like(r.object_ids))
-    g = torch.Generator().manual_seed(seed)
-    masks = torch.zeros_like(ids)
-    truth = []
-    for c in range(len(cams)):
-        perm = torch.randperm(50, generator=g)[: len(state.object_ids)] + 1
-        lab = {}
-        for k, oid in enumerate(state.object_ids[1:].tolist()):
-            masks[c][ids[c] == oid] = int(perm[k])
-            lab[int(perm[k])] = oid
-        truth.append(lab)
-    return r.rgb, masks, truth
 
 
 # ------------------------------------------------------------------------------- tests

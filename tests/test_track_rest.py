@@ -132,3 +132,15 @@ def test_settle_keeps_a_fit_on_its_face_and_lays_a_turned_one_on_the_ground():
     world = s.gaussians.means[s.offsets[1] :] @ quat_to_matrix(out.orientations[1]).T
     assert float(lowest_height(world[:, 2] + out.positions[1, 2])) == pytest.approx(0.001, abs=1e-5)
     assert torch.equal(out.positions[1, :2], pos[1, :2])
+
+
+def test_keep_on_ground_lets_a_hovering_proxy_settle_but_not_hop():
+    s = _post()
+    for dz, settle_down, kept in ((-0.01, True, False), (0.01, True, True), (-0.01, False, True)):
+        pos = s.positions.clone()
+        pos[1] += torch.tensor([0.02, 0.0, dz])
+        pred = s.replace(positions=pos)
+        out = keep_on_ground(pred, s, [1], settle_down=settle_down)
+        want = s.positions[1, 2] if kept else pos[1, 2]
+        assert float(out.positions[1, 2]) == pytest.approx(float(want)), (dz, settle_down)
+        assert float(out.positions[1, 0]) == pytest.approx(float(pos[1, 0]))

@@ -176,7 +176,8 @@ def observe_step(
             positions=pos, orientations=quat, linear_velocity=lin, angular_velocity=ang
         )
     if rotation == "yaw":
-        pred = keep_on_ground(pred, prev, [g for g in range(1, m) if g not in static])
+        pred = keep_on_ground(pred, prev, [g for g in range(1, m) if g not in static],
+                              settle_down=True)  # fmt: skip
     disp = (pred.positions - prev.positions).norm(dim=-1)
     sigma = (ts.sigma + cfg.sigma_process + cfg.sigma_motion * disp).clamp(max=cfg.sigma_max)
     sigma[0] = 0.0

@@ -120,10 +120,16 @@ def grounded_height(state: SceneState, group: int, orientations: Tensor, gap: fl
     return torch.stack([gap - lowest_height(row) for row in z])
 
 
-def keep_on_ground(pred: SceneState, prev: SceneState, groups: Sequence[int]) -> SceneState:
+def keep_on_ground(
+    pred: SceneState, prev: SceneState, groups: Sequence[int], *, settle_down: bool = False
+) -> SceneState:
     """Objects resting on the ground: keep the previous height, tilt and vertical motion and
     take only the predicted ground-plane motion and turn about +Z (a box proxy that hops or
-    tips over in the dynamics does not carry the object with it)."""
+    tips over in the dynamics does not carry the object with it). ``settle_down``: take the
+    predicted height where it is lower (a proxy that hovered, e.g. the box of an object
+    lying on its side, whose faces other than the bottom one stop short of the surface,
+    comes to rest on the ground instead of falling through every step, where it slid with
+    too little friction: 6 cm further than the truth in one hidden slide of ``occ_301``)."""
     pos, quat = pred.positions.clone(), pred.orientations.clone()
     lin, ang = pred.linear_velocity.clone(), pred.angular_velocity.clone()
     for g in groups:
@@ -132,6 +138,8 @@ def keep_on_ground(pred: SceneState, prev: SceneState, groups: Sequence[int]) ->
             _yaw(2.0 * math.atan2(float(rel[3]), float(rel[0]))), prev.orientations[g]
         )
         pos[g, 2] = prev.positions[g, 2]
+        if settle_down:
+            pos[g, 2] = torch.minimum(pos[g, 2], pred.positions[g, 2])
         quat[g] = q / q.norm()
         lin[g, 2] = 0.0
         ang[g, :2] = 0.0
