@@ -144,3 +144,19 @@ def test_keep_on_ground_lets_a_hovering_proxy_settle_but_not_hop():
         want = s.positions[1, 2] if kept else pos[1, 2]
         assert float(out.positions[1, 2]) == pytest.approx(float(want)), (dz, settle_down)
         assert float(out.positions[1, 0]) == pytest.approx(float(pos[1, 0]))
+
+
+def test_silhouette_iou_leaves_out_what_other_objects_hide():
+    from spatialwm.track.reorient import silhouette_iou
+
+    alpha = torch.zeros(2, 1, 10, 10)
+    alpha[0, 0, 2:8, 2:8] = 1.0  # a 6x6 silhouette
+    alpha[1, 0, 2:8, 5:8] = 1.0  # its right half
+    seg = torch.zeros(10, 10, dtype=torch.bool)
+    seg[2:8, 5:8] = True  # the camera sees only the right half: something hides the left
+    front = torch.zeros(10, 10, dtype=torch.bool)
+    front[:, :5] = True
+    iou = silhouette_iou(alpha, {0: seg})
+    assert iou.tolist() == pytest.approx([0.5, 1.0])
+    iou = silhouette_iou(alpha, {0: seg}, {0: front})  # the whole object is as good
+    assert iou.tolist() == pytest.approx([1.0, 1.0])

@@ -274,10 +274,13 @@ def observe_step(
             start, wins, images, cams, view, sigma, cfg,
             use_masks=masks is not None, rotation=rotation, full=full,
         )  # fmt: skip
-        if rotation == "yaw" and full:
+        if rotation == "yaw":
             new = settle(new, start, full, ts.boxes, ts.ground_gap)
-            new = reorient(new, full, matches, images, cams, view, sigma, ts,
-                           use_masks=masks is not None)  # fmt: skip
+            # objects seen in two views may have fallen over (a lying object's silhouette is
+            # no longer 60 % of the standing one's, so it need not be among the 6-DoF fits)
+            twice = [g for g in fit if sum((g, c) in matches for c in range(C)) >= 2]
+            new = reorient(new, twice, matches, images, cams, view, sigma, ts,
+                           use_masks=masks is not None, occluders=occluders)  # fmt: skip
 
     # visibility and memory
     final_amodal = torch.zeros(m, C, *images.shape[1:3], dtype=torch.bool)

@@ -54,12 +54,18 @@ def render_poses(
     return out
 
 
-def silhouette_iou(alpha: Tensor, segments: Mapping[int, Tensor]) -> Tensor:
+def silhouette_iou(
+    alpha: Tensor, segments: Mapping[int, Tensor], hidden: Mapping[int, Tensor] | None = None
+) -> Tensor:
     """Mean IoU over the views in ``segments`` (``{camera: [H, W] bool}``) of the
-    silhouettes ``alpha [P, C, H, W] > 0.5`` with the segments: ``[P]``."""
+    silhouettes ``alpha [P, C, H, W] > 0.5`` with the segments: ``[P]``. Pixels in
+    ``hidden`` (``{camera: [H, W] bool}``: other objects in front) do not count."""
     ious = []
     for c, seg in segments.items():
         sil = alpha[:, c] > 0.5
+        if hidden is not None and c in hidden:
+            sil = sil & ~hidden[c]
+            seg = seg & ~hidden[c]
         inter = (sil & seg).sum((1, 2)).float()
         union = (sil | seg).sum((1, 2)).float().clamp_min(1.0)
         ious.append(inter / union)
@@ -96,19 +102,26 @@ def reorient(
     ts: TrackState,
     *,
     use_masks: bool,
+    occluders: Mapping[tuple[int, int], Tensor] | None = None,
 ) -> SceneState:
     """``state`` with each object of ``groups`` (well seen, fitted in 6 DoF and settled on a
     face) whose silhouette matches its segments (``matches[(g, c)].segment``) by less than
     ``reorient_iou`` moved to the face and heading that match them best, when that one,
-    refined and settled, beats its IoU by ``reorient_margin``."""
+    refined and settled, beats its IoU by ``reorient_margin``. ``occluders``: ``{(group,
+    camera): [H, W] bool}`` pixels where other objects hide it (not counted: a partly
+    hidden object is not a fallen one)."""
     cfg = ts.config
     for g in groups:
         segs = {c: matches[(g, c)].segment.mask for c in range(len(cams)) if (g, c) in matches}
         if not segs:
             continue
-        here = silhouette_iou(
-            render_poses(state, g, state.positions[g][None], state.orientations[g][None], cams),
-            segs,
+        hidden = {c: occluders[(g, c)] for c in segs if (g, c) in occluders} if occluders else {}
+
+        def iou(alpha: Tensor, segs=segs, hidden=hidden) -> Tensor:
+            return silhouette_iou(alpha, segs, hidden)
+
+        here = iou(
+            render_poses(state, g, state.positions[g][None], state.orientations[g][None], cams)
         )[0]
         if float(here) >= cfg.reorient_iou:
             continue
@@ -119,7 +132,7 @@ def reorient(
         centres = {c: matches[(g, c)].segment.centroid for c in segs}
         for k in range(len(quats)):  # each candidate's silhouette centred on the segments
             pos[k, :2] += _ground_shift(alpha[k], centres, pos[k], cams)
-        scores = silhouette_iou(render_poses(state, g, pos, quats, cams), segs)
+        scores = iou(render_poses(state, g, pos, quats, cams))
         best = int(torch.argmax(scores))
         if float(scores[best]) < float(here) + cfg.reorient_margin:
             continue
@@ -140,9 +153,9 @@ def reorient(
         refined, _ = refine_poses(cand, wins, images, cams, view, sigma, cfg,
                                   use_masks=use_masks, rotation="yaw", full=[g])  # fmt: skip
         refined = settle(refined, cand, [g], ts.boxes, ts.ground_gap)
-        after = silhouette_iou(
+        after = iou(
             render_poses(refined, g, refined.positions[g][None], refined.orientations[g][None],
-                         cams), segs,
+                         cams)
         )[0]  # fmt: skip
         if float(after) >= float(here) + cfg.reorient_margin:
             state = refined
