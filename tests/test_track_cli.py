@@ -68,6 +68,10 @@ def test_world_model_observe(episode):
     ts = wm.observe(wm.state, images, list(ds.episode.cameras), actions=ds.episode.steps[0].actions)
     assert isinstance(ts, TrackState) and ts.step == 1
     assert ts.scene.object_ids.tolist() == wm.state.object_ids.tolist()
+    # the floor friction estimate starts at the model's, in the scene state the dynamics reads
+    assert ts.friction is not None and ts.scene.friction is not None
+    assert float(ts.scene.friction[1]) == pytest.approx(ts.friction)
+    assert wm.state.friction is None  # the input state is not changed
     ts2 = wm.observe(ts, images, list(ds.episode.cameras), [ds.mask(i) for i in frames])
     assert ts2.step == 2
     with pytest.raises(InputError, match="unknown camera"):
