@@ -25,14 +25,18 @@ second step otherwise), and the measurement within 3 std of the estimate.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor
 
+from spatialwm.dynamics.prior import GRAVITY as GRAVITY_Z
+from spatialwm.dynamics.prior import MAX_FRICTION
+
 __all__ = ["GRAVITY", "friction_of_slide", "update_friction"]
 
-GRAVITY = 9.81
-MIN_FRICTION, MAX_FRICTION = 0.05, 5.0
+GRAVITY = abs(GRAVITY_Z)  # m/s^2, the prior's
+MIN_FRICTION = 0.05  # the estimate stays in [MIN_FRICTION, MAX_FRICTION]
 
 
 def friction_of_slide(
@@ -56,7 +60,7 @@ def update_friction(
     estimate: float,
     variance: float,
     history: Tensor,
-    groups: list[int],
+    groups: Sequence[int],
     dt: float,
     *,
     noise: float,

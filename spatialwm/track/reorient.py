@@ -1,5 +1,5 @@
-"""Finding an object that fell over: a well-seen object whose fitted silhouette still does
-not match its segments is tried on every face of its proxy box, at several headings
+"""Finding an object that fell over: an object seen in two views whose fitted silhouette
+still does not match its segments is tried on every face of its proxy box, at several headings
 (:func:`~spatialwm.track.rest.face_candidates`); the face whose silhouette matches best is
 refined by render-and-compare and kept if it beats the fit.
 
@@ -104,7 +104,7 @@ def reorient(
     use_masks: bool,
     occluders: Mapping[tuple[int, int], Tensor] | None = None,
 ) -> SceneState:
-    """``state`` with each object of ``groups`` (well seen, fitted in 6 DoF and settled on a
+    """``state`` with each object of ``groups`` (seen in two views, fitted and settled on a
     face) whose silhouette matches its segments (``matches[(g, c)].segment``) by less than
     ``reorient_iou`` moved to the face and heading that match them best, when that one,
     refined and settled, beats its IoU by ``reorient_margin``. ``occluders``: ``{(group,

@@ -26,7 +26,7 @@ from spatialwm.scene.state import (
     quat_multiply,
     quat_to_matrix,
 )
-from spatialwm.track.state import fitted_rows, lowest_height
+from spatialwm.track.state import lowest_offsets
 
 __all__ = [
     "FACES",
@@ -39,8 +39,6 @@ __all__ = [
     "on_face",
     "settle",
 ]
-
-_ROWS = 800  # Gaussians of an object whose lowest ones set its height (TrackConfig default)
 
 _H = math.sqrt(0.5)
 # FACES[k]: the turn (box frame) that puts box axis DOWN[k] at -Z (the box on that face)
@@ -112,12 +110,9 @@ def face_candidates(q: Tensor, box: Tensor, yaws: int = 8) -> Tensor:
 
 def grounded_height(state: SceneState, group: int, orientations: Tensor, gap: float) -> Tensor:
     """``[P]`` heights of ``group``'s frame that put its lowest Gaussians
-    (:func:`~spatialwm.track.state.lowest_height`) ``gap`` above the ground at each of
+    (:func:`~spatialwm.track.state.lowest_offsets`) ``gap`` above the ground at each of
     ``orientations [P, 4]``."""
-    means = state.gaussians.means[fitted_rows(state, group, _ROWS)].float()
-    R = quat_to_matrix(orientations.float())  # [P, 3, 3]
-    z = torch.einsum("pj,nj->pn", R[:, 2, :], means)  # [P, n] world z offsets
-    return torch.stack([gap - lowest_height(row) for row in z])
+    return gap - lowest_offsets(state, group, orientations)
 
 
 def keep_on_ground(

@@ -22,8 +22,11 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
+from spatialwm.dynamics.prior import MAX_FRICTION
 from spatialwm.errors import InputError
 from spatialwm.scene.state import SceneState, group_slice, quat_to_matrix
+
+FIT_GAUSSIANS = 800  # Gaussians per object that pose refinement renders (and that set heights)
 
 
 @dataclass(frozen=True)
@@ -61,10 +64,11 @@ class TrackConfig:
             position correction per ``dt`` (alpha-beta filter; 0: keep the dynamics').
         velocity_deadband: corrections below this (m) leave the velocity alone.
         dt: seconds per step (for the velocity correction).
-        reorient_iou: in ``rotation="yaw"`` mode a well-seen object (fitted in 6 DoF) whose
-            rendered silhouette matches its segments by less than this IoU after the fit is
-            tried on every face of its proxy box (:mod:`spatialwm.track.rest`): it may have
-            fallen over while hidden, a turn no local fit reaches.
+        reorient_iou: in ``rotation="yaw"`` mode an object seen in two views whose rendered
+            silhouette matches its segments by less than this IoU after the fit (pixels other
+            objects hide left out) is tried on every face of its proxy box
+            (:mod:`spatialwm.track.rest`): it may have fallen over while hidden, a turn no
+            local fit reaches.
         reorient_yaws: headings tried per face.
         reorient_margin: a face is taken when its silhouette IoU beats the fit's by this
             much (and again after it is refined).
@@ -90,7 +94,7 @@ class TrackConfig:
     mask_weight: float = 2.0
     window_pad: int = 6
     render_size: int = 32
-    max_gaussians: int = 800
+    max_gaussians: int = FIT_GAUSSIANS
     residual_threshold: float = 0.12
     visible_fraction: float = 0.05
     velocity_gain: float = 0.0
@@ -183,8 +187,8 @@ def track_state(
 
     sigma = torch.full((m,), cfg.sigma_seen)
     sigma[0] = 0.0
-    if friction is not None and not (0.0 <= friction <= 5.0):
-        raise InputError(f"track_state: friction must be in [0, 5], got {friction}")
+    if friction is not None and not (0.0 <= friction <= MAX_FRICTION):
+        raise InputError(f"track_state: friction must be in [0, {MAX_FRICTION:g}], got {friction}")
     start = None
     if cfg.estimate_friction:
         if friction is not None:
@@ -247,19 +251,25 @@ def lowest_height(z: Tensor) -> Tensor:
     return -torch.topk(-z, k).values.mean()
 
 
-def ground_gaps(state: SceneState, max_gaussians: int | None = None) -> Tensor:
-    """``[M]`` height (m) of each object's lowest Gaussian centres (:func:`lowest_height` of
-    the Gaussians refinement fits) above ``z = 0`` in ``state``, clamped to ``[0,``
-    :data:`MAX_GROUND_GAP` ``]``; 0 for the background and empty objects."""
-    max_gaussians = max_gaussians or TrackConfig().max_gaussians
+def lowest_offsets(state: SceneState, group: int, orientations: Tensor) -> Tensor:
+    """``[P]`` height of ``group``'s lowest Gaussian centres (:func:`lowest_height` of the
+    :data:`FIT_GAUSSIANS` refinement fits) relative to its frame's origin, at each of
+    ``orientations [P, 4]``."""
+    means = state.gaussians.means[fitted_rows(state, group, FIT_GAUSSIANS)].float()
+    R = quat_to_matrix(orientations.float())  # [P, 3, 3]
+    z = torch.einsum("pj,nj->pn", R[:, 2, :], means)  # [P, n] world z offsets
+    return torch.stack([lowest_height(row) for row in z])
+
+
+def ground_gaps(state: SceneState) -> Tensor:
+    """``[M]`` height (m) of each object's lowest Gaussian centres (:func:`lowest_offsets`)
+    above ``z = 0`` in ``state``, clamped to ``[0,`` :data:`MAX_GROUND_GAP` ``]``; 0 for the
+    background and empty objects."""
     out = torch.zeros(state.num_groups)
     for k in range(1, state.num_groups):
-        rows = fitted_rows(state, k, max_gaussians)
-        if len(rows) == 0:
-            continue
-        R = quat_to_matrix(state.orientations[k].float())
-        z = (state.gaussians.means[rows].float() @ R.T)[:, 2] + state.positions[k, 2]
-        out[k] = float(lowest_height(z))
+        if state.offsets[k + 1] > state.offsets[k]:
+            low = lowest_offsets(state, k, state.orientations[k][None])[0]
+            out[k] = float(state.positions[k, 2] + low)
     return out.clamp(0.0, MAX_GROUND_GAP)
 
 
@@ -280,12 +290,14 @@ def object_colours(state: SceneState) -> Tensor:
 
 
 __all__ = [
+    "FIT_GAUSSIANS",
     "MAX_GROUND_GAP",
     "TrackConfig",
     "TrackState",
     "fitted_rows",
     "ground_gaps",
     "lowest_height",
+    "lowest_offsets",
     "object_colours",
     "object_radii",
     "track_state",
