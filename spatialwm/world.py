@@ -220,11 +220,12 @@ class WorldModel:
         SceneState or the TrackState a previous call returned. Returns a new
         :class:`~spatialwm.track.TrackState` (``.scene`` is the SceneState). Tracking
         estimates the ground friction from the slides it sees, starting from the model's
-        (``.friction``; the scene's ``friction``, which the next steps use)."""
+        floor friction (``DynamicsModel.floor_friction``) (``.friction``; also the scene's
+        ``friction``, which the next steps use)."""
         from spatialwm.track import observe, track_state
 
         if isinstance(state, SceneState):  # the friction estimate starts at the model's
-            state = track_state(state, friction=self.params.friction)
+            state = track_state(state, friction=self.model.floor_friction)
         return observe(lambda s: self.step(s, actions), state, images, cameras, masks,
                        known_cameras=self.cameras)  # fmt: skip
 

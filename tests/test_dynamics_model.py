@@ -46,6 +46,11 @@ def test_round_trip(tmp_path):
     split = DynamicsModel(DynamicsParams(0.6, 900.0, pair_friction=1.2, geom="box+hull"))
     save_model(tmp_path / "s.json", split)
     assert load_model(tmp_path / "s.json").params == split.params
+    # the floor's slide friction: optional, where a tracker's estimate starts
+    assert back.slide_friction is None and back.floor_friction == 0.42
+    save_model(tmp_path / "f.json", DynamicsModel(m.params, slide_friction=0.61))
+    floor = load_model(tmp_path / "f.json")
+    assert floor.slide_friction == 0.61 and floor.floor_friction == 0.61
     for a, b in ((m.residual, back.residual), (m.learned_only, back.learned_only)):
         for k, v in a.state_dict().items():
             assert torch.equal(v, b.state_dict()[k])
@@ -64,6 +69,7 @@ def test_shipped_default_model_loads():
     assert DEFAULT_MODEL.exists() and 0 < m.params.friction < 2
     assert "command" in m.info and m.info["episodes"]  # it says how it was made
     assert m.residual is not None and m.learned_only is not None
+    assert m.slide_friction is not None and 0.3 < m.slide_friction < 1.0
 
 
 def test_bad_files(tmp_path):
@@ -80,6 +86,10 @@ def test_bad_files(tmp_path):
     bad.write_text(json.dumps({"format": "spatialwm.dynamics_model", "version": 2,
                                "friction": 0.5, "density": 500, "pair_friction": -2}))  # fmt: skip
     with pytest.raises(DatasetError, match="pair_friction -2"):
+        load_model(bad)
+    bad.write_text(json.dumps({"format": "spatialwm.dynamics_model", "version": 2,
+                               "friction": 0.5, "density": 500, "slide_friction": 9}))  # fmt: skip
+    with pytest.raises(DatasetError, match="slide_friction 9"):
         load_model(bad)
     bad.write_text(json.dumps({"format": "spatialwm.dynamics_model", "version": 2,
                                "friction": 0.5, "density": 500, "geom": "sphere"}))  # fmt: skip

@@ -1,18 +1,16 @@
-"""The ground friction estimated from observed slides (spatialwm.track.friction): one clean
-slide gives the friction, dirty ones (stopping, turning, too short, unseen) give nothing, the
-filter converges and ignores outliers, and the observe loop carries the estimate in the
-scene state, where the dynamics uses it."""
+"""The ground friction estimated from observed slides (spatialwm.track.friction): the filter
+converges and ignores outliers, and the observe loop carries the estimate in the scene
+state, where the dynamics uses it."""
 
 from __future__ import annotations
-
-import math
 
 import pytest
 import torch
 from conftest import WALL, cameras, observe_truth, scene
 
+from spatialwm.dynamics.slides import GRAVITY, friction_of_slide
 from spatialwm.track import observe_step, track_state
-from spatialwm.track.friction import GRAVITY, friction_of_slide, update_friction
+from spatialwm.track.friction import update_friction
 
 DT = 0.1
 
@@ -29,23 +27,6 @@ def _slide(
         s = v0 * t - 0.5 * a * t * t
         out.append([start[0] + s * direction[0], start[1] + s * direction[1]])
     return torch.tensor(out, dtype=torch.float64)
-
-
-def test_a_clean_slide_gives_its_friction():
-    for mu in (0.3, 0.6, 1.1):
-        xy = _slide(mu, 3.0, 2)
-        assert friction_of_slide(xy, DT) == pytest.approx(mu, rel=1e-6)
-
-
-def test_dirty_slides_give_nothing():
-    assert friction_of_slide(_slide(0.6, 1.0, 3)[1:], DT) is None  # stops within the step
-    assert friction_of_slide(_slide(0.6, 0.3, 2), DT) is None  # steps under 2 cm
-    turned = _slide(0.6, 2.0, 2)
-    turned[2] = turned[1] + torch.tensor([0.1, -0.05], dtype=torch.float64)
-    assert friction_of_slide(turned, DT) is None  # a turn or a collision
-    unseen = _slide(0.6, 2.0, 2)
-    unseen[0] = math.nan
-    assert friction_of_slide(unseen, DT) is None
 
 
 def test_filter_converges_and_gates_outliers():

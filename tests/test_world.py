@@ -229,7 +229,16 @@ def test_train_dynamics_cli(pushed, tmp_path, capsys):
     assert wm.mode == m.mode in ("prior", "prior+learned") and wm.model.residual is not None
     assert set(m.info["validation_position_error_cm"]) == {"prior", "prior+learned"}
     assert WorldModel.load(run, dynamics=model, mode="learned").mode == "learned"
-    assert "wrote" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "wrote" in out and "floor friction from" in out
+    # the floor's friction as the episode's clean slides show it (the same two copies)
+    from spatialwm.data import load_dataset
+    from spatialwm.dynamics.slides import slide_friction
+
+    ep = load_dataset(data).episode
+    tracks = [torch.tensor([s.objects[i].position[:2] for s in ep.steps], dtype=torch.float64)
+              for i in ep.object_ids]  # fmt: skip
+    assert m.slide_friction == pytest.approx(slide_friction(tracks, ep.dt)[0], abs=1e-6)
     # the parameters can be given instead of searched; a round on the model's own rollouts
     argv += ["--friction", "0.6", "--density", "800", "--dagger", "1", "--rotations", "2",
              "--geom", "box+hull", "--ensemble", "2"]  # fmt: skip

@@ -73,9 +73,12 @@ def run(args: argparse.Namespace) -> int:
     from dataclasses import replace
     from pathlib import Path
 
+    import torch
+
     from spatialwm.dynamics.model import DynamicsModel, save_model
     from spatialwm.dynamics.params import DynamicsParams, fit_params
     from spatialwm.dynamics.residual import NetEnsemble
+    from spatialwm.dynamics.slides import slide_friction
     from spatialwm.dynamics.training import (
         collect_transitions,
         train_residual,
@@ -101,6 +104,14 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--pair-friction must be in [0, {MAX_FRICTION:g}]")
     base = [(WorldModel.load(r, dynamics=DynamicsParams(), mode="prior"), ds.episode)
             for ds, r in pairs]  # fmt: skip
+    # the floor's friction as the clean free slides of the true trajectories show it
+    slide, slides = slide_friction(
+        [torch.tensor([s.objects[i].position[:2] for s in ep.steps], dtype=torch.float64)
+         for _, ep in base for i in ep.object_ids],
+        base[0][1].dt,
+    )  # fmt: skip
+    print("floor friction from " + (f"{slides} clean slides: {slide:.3f}" if slide is not None
+                                    else "slides: none seen"))  # fmt: skip
 
     def error(
         p: DynamicsParams, mode: str = "prior", model: DynamicsModel | None = None, first: int = 0
@@ -169,7 +180,8 @@ def run(args: argparse.Namespace) -> int:
         "seconds": round(time.perf_counter() - t0, 1),
         "command": "spatialwm " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
     }
-    save_model(args.out, DynamicsModel(params, mode=mode, info=info, **nets))
+    save_model(args.out, DynamicsModel(params, mode=mode, info=info, slide_friction=slide,
+                                       **nets))  # fmt: skip
     print(f"training position error at h={args.horizon}: prior {fit['error']:.2f} cm, "
           f"prior + learned {errors['prior+learned']:.2f} cm, learned only "
           f"{errors['learned']:.2f} cm; wrote {args.out}")  # fmt: skip

@@ -18,6 +18,7 @@ File (``spatialwm train-dynamics --out``; the default model ships as
                  | {members: [network, ...]} (an ensemble) | null,
      "learned_only": {...} | null,
      "mode": "prior+learned" | "prior",   # the mode WorldModel uses unless told otherwise
+     "slide_friction": 0.6 | null,        # optional: the floor's, from clean slides
      "info": {provenance: episodes, command, training errors}}
 
 Version 1 files (parameters only) still load, with no networks.
@@ -87,6 +88,11 @@ class DynamicsModel:
         mode: the mode to step in unless told otherwise: ``train-dynamics`` picks the one
             with the lower rollout error on its validation episodes.
         info: provenance (episodes, command, errors), written with the model.
+        slide_friction: the floor's sliding friction read off the clean free slides of the
+            training episodes (median; :func:`~spatialwm.dynamics.slides.slide_friction`),
+            or ``None``. Not what the prior steps with (``params.friction``, fitted to whole
+            rollouts, also absorbs tumbling and collisions), but where an estimate from
+            observed slides starts (:mod:`spatialwm.track.friction`).
     """
 
     params: DynamicsParams = field(default_factory=DynamicsParams)
@@ -94,6 +100,13 @@ class DynamicsModel:
     learned_only: Corrector | None = None
     mode: str = "prior+learned"
     info: dict = field(default_factory=dict, compare=False)
+    slide_friction: float | None = None
+
+    @property
+    def floor_friction(self) -> float:
+        """Where an estimate of the floor's friction starts: ``slide_friction``, else the
+        prior's friction."""
+        return self.params.friction if self.slide_friction is None else self.slide_friction
 
 
 def save_model(path: str | os.PathLike, model: DynamicsModel) -> None:
@@ -106,7 +119,7 @@ def save_model(path: str | os.PathLike, model: DynamicsModel) -> None:
         "residual": net_to_json(model.residual) if model.residual is not None else None,
         "learned_only": (net_to_json(model.learned_only)
                          if model.learned_only is not None else None),
-        "mode": model.mode, "info": model.info,
+        "mode": model.mode, "slide_friction": model.slide_friction, "info": model.info,
     })  # fmt: skip
 
 
@@ -130,6 +143,8 @@ def load_model(path: str | os.PathLike | None = None) -> DynamicsModel:
         com_drop = float(rec.get("com_drop", 0.0))
         pair = rec.get("pair_friction")
         pair = None if pair is None else float(pair)
+        slide = rec.get("slide_friction")
+        slide = None if slide is None else float(slide)
     except (KeyError, TypeError, ValueError) as e:
         raise DatasetError(f"{path}: bad or missing field ({e})") from None
     geom = rec.get("geom", "box")
@@ -141,10 +156,11 @@ def load_model(path: str | os.PathLike | None = None) -> DynamicsModel:
         and 0.0 <= rolling <= 1.0
         and 0.0 <= com_drop < 1.0
         and (pair is None or 0.0 <= pair <= MAX_FRICTION)
+        and (slide is None or 0.0 <= slide <= MAX_FRICTION)
     ):
         raise DatasetError(
             f"{path}: friction {friction}, density {density}, rolling_friction {rolling}, "
-            f"com_drop {com_drop} or pair_friction {pair} out of range"
+            f"com_drop {com_drop}, pair_friction {pair} or slide_friction {slide} out of range"
         )
     mode = rec.get("mode", "prior+learned")
     if mode not in MODES:
@@ -157,6 +173,7 @@ def load_model(path: str | os.PathLike | None = None) -> DynamicsModel:
         DynamicsParams(friction, density, rolling, com_drop, pair, geom),
         mode=mode,
         info=dict(rec.get("info", {})),
+        slide_friction=slide,
         **nets,
     )
 

@@ -9,17 +9,18 @@ episodes: 7.1 cm with the model's 0.75, 3.7 cm with the same model at the genera
 
 How: an object sliding freely on the ground decelerates by ``mu g``. Three consecutive
 positions of one seen well (``xy`` at steps ``t-2, t-1, t``) give two displacements
-``d1, d2`` along one line; while it slides, ``|d1| - |d2| = mu g dt^2``. That measurement
+``d1, d2`` along one line; while it slides, ``|d1| - |d2| = mu g dt^2``
+(:func:`~spatialwm.dynamics.slides.friction_of_slide`). That measurement
 (std ``2 noise / (g dt^2)`` for a position noise ``noise``) updates one scalar Kalman
 filter per scene (every object slides on the same floor), and every object takes the
 estimate. Kinematics from the images, not the prediction's innovations: the dynamics'
 velocities are not what the objects do (its learned part corrects positions, and may slow
 an object but never speed it up), so one-step prediction errors mix friction with velocity.
 
-Only clean slides count: both displacements at least ``min_step`` long and parallel (a
-turn or a collision is not a slide), the second one long enough that the object was still
-sliding at its end (``|d2| > |d1| / 3``: with a constant deceleration it stops within the
-second step otherwise), and the measurement within 3 std of the estimate.
+Only clean slides count (see :mod:`spatialwm.dynamics.slides`), and a measurement more than
+3 std from the estimate (a collision) is dropped. The filter starts at the dynamics model's
+floor friction (its ``slide_friction``, the median of the clean slides of its training
+episodes; else its fitted friction).
 """
 
 from __future__ import annotations
@@ -27,33 +28,13 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-import torch
 from torch import Tensor
 
-from spatialwm.dynamics.prior import GRAVITY as GRAVITY_Z
 from spatialwm.dynamics.prior import MAX_FRICTION
+from spatialwm.dynamics.slides import GRAVITY, friction_of_slide
 
-__all__ = ["GRAVITY", "friction_of_slide", "update_friction"]
-
-GRAVITY = abs(GRAVITY_Z)  # m/s^2, the prior's
+__all__ = ["update_friction"]
 MIN_FRICTION = 0.05  # the estimate stays in [MIN_FRICTION, MAX_FRICTION]
-
-
-def friction_of_slide(
-    xy: Tensor, dt: float, *, min_step: float = 0.02, parallel: float = 0.95
-) -> float | None:
-    """Friction of one object's slide through ``xy [3, 2]`` (ground positions at three
-    consecutive steps ``dt`` apart), or ``None`` if those are not a clean slide (see the
-    module docstring)."""
-    if not bool(torch.isfinite(xy).all()):
-        return None
-    d1, d2 = (xy[1] - xy[0]).double(), (xy[2] - xy[1]).double()
-    n1, n2 = float(d1.norm()), float(d2.norm())
-    if n1 < min_step or n2 < min_step or n2 * 3.0 <= n1:
-        return None
-    if float(d1 @ d2) < parallel * n1 * n2:
-        return None
-    return (n1 - n2) / (GRAVITY * dt * dt)
 
 
 def update_friction(

@@ -1,0 +1,56 @@
+"""The floor's sliding friction read off trajectories: an object sliding freely on the
+ground decelerates by ``mu g``, so three consecutive ground positions ``dt`` apart along one
+line give ``mu = (|d1| - |d2|) / (g dt^2)`` (``d1, d2`` the two displacements).
+
+Only clean slides count: both displacements at least ``min_step`` long and parallel (a turn
+or a collision is not a slide), and the second one long enough that the object was still
+sliding at its end (``|d2| > |d1| / 3``: with a constant deceleration it stops within the
+second step otherwise). Objects that tumble or roll still give some low values, so many
+slides are summarised by their median (:func:`slide_friction`).
+
+Used on training episodes (``train-dynamics`` records the floor's friction in the model
+file) and online by object permanence (:mod:`spatialwm.track.friction`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import torch
+from torch import Tensor
+
+from spatialwm.dynamics.prior import GRAVITY as GRAVITY_Z
+
+__all__ = ["GRAVITY", "friction_of_slide", "slide_friction"]
+
+GRAVITY = abs(GRAVITY_Z)  # m/s^2, the prior's
+
+
+def friction_of_slide(
+    xy: Tensor, dt: float, *, min_step: float = 0.02, parallel: float = 0.95
+) -> float | None:
+    """Friction of one object's slide through ``xy [3, 2]`` (ground positions at three
+    consecutive steps ``dt`` apart), or ``None`` if those are not a clean slide."""
+    if not bool(torch.isfinite(xy).all()):
+        return None
+    d1, d2 = (xy[1] - xy[0]).double(), (xy[2] - xy[1]).double()
+    n1, n2 = float(d1.norm()), float(d2.norm())
+    if n1 < min_step or n2 < min_step or n2 * 3.0 <= n1:
+        return None
+    if float(d1 @ d2) < parallel * n1 * n2:
+        return None
+    return (n1 - n2) / (GRAVITY * dt * dt)
+
+
+def slide_friction(tracks: Iterable[Tensor], dt: float) -> tuple[float | None, int]:
+    """Median friction of every clean slide in ``tracks`` (each ``[T, 2]``: one object's
+    ground positions at consecutive steps ``dt`` apart): ``(median or None, slides)``."""
+    values = []
+    for xy in tracks:
+        for t in range(len(xy) - 2):
+            mu = friction_of_slide(xy[t : t + 3], dt)
+            if mu is not None:
+                values.append(mu)
+    if not values:
+        return None, 0
+    return float(torch.tensor(values, dtype=torch.float64).median()), len(values)
