@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 
 from spatialwm.cli import main
 from spatialwm.data import load_dataset
@@ -69,8 +70,8 @@ def test_world_model_observe(episode):
     assert isinstance(ts, TrackState) and ts.step == 1
     assert ts.scene.object_ids.tolist() == wm.state.object_ids.tolist()
     # the floor friction estimate starts at the model's, in the scene state the dynamics reads
-    assert ts.friction is not None and ts.scene.friction is not None
-    assert float(ts.scene.friction[1]) == pytest.approx(ts.friction)
+    assert ts.friction is not None and torch.equal(ts.scene.friction, ts.friction)
+    assert float(ts.friction[1]) == pytest.approx(wm.model.floor_friction)
     assert wm.state.friction is None  # the input state is not changed
     ts2 = wm.observe(ts, images, list(ds.episode.cameras), [ds.mask(i) for i in frames])
     assert ts2.step == 2
@@ -96,3 +97,13 @@ def test_generate_violations_share_the_possible_episode_until_the_event(tmp_path
         _cfg(violation="vanish").resolved()
     with pytest.raises(InputError, match="only the occlusion preset"):
         GenerateConfig("push", violation="remove").resolved()
+
+
+def test_example_04_object_permanence(tmp_path, capsys):
+    import runpy
+
+    path = Path(__file__).resolve().parents[1] / "examples" / "04_object_permanence.py"
+    mod = runpy.run_path(str(path))
+    assert mod["main"](["--preset", "debug", "--steps", "2", "--out", str(tmp_path / "run")]) == 0
+    out = capsys.readouterr().out
+    assert "step  2: mean error" in out and "kept 5 of 5 objects" in out

@@ -4,6 +4,8 @@ state, where the dynamics uses it."""
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 from conftest import WALL, cameras, observe_truth, scene
@@ -31,18 +33,20 @@ def _slide(
 
 def test_filter_converges_and_gates_outliers():
     g = torch.Generator().manual_seed(0)
-    est, var = 0.9, 0.2**2
+    est, var = torch.tensor([0.6, 0.9]), torch.full((2,), 0.2**2)
     for k in range(12):
         xy = _slide(0.5, 2.0, 2, start=(0.1 * k, 0.0)) + 0.002 * torch.randn(3, 2, generator=g)
-        hist = xy[None].float()
-        est, var, used = update_friction(est, var, hist, [0], DT, noise=0.004)
+        hist = torch.stack([torch.full((3, 2), math.nan), xy.float()])
+        est, var, used = update_friction(est, var, hist, [0, 1], DT, noise=0.004)
         assert used == 1
-    assert est == pytest.approx(0.5, abs=0.05) and var < 0.01
+    assert float(est[1]) == pytest.approx(0.5, abs=0.05) and float(var[1]) < 0.01
+    assert float(est[0]) == pytest.approx(0.6) and float(var[0]) == pytest.approx(0.04)  # no slide
     # a collision-like stop, parallel and still moving: 15 cm then 5.5 cm (friction 0.97)
     hit = torch.tensor([[0.0, 0.0], [0.15, 0.0], [0.205, 0.0]])
     assert friction_of_slide(hit, DT) == pytest.approx(0.97, abs=0.01)
-    est2, _, used = update_friction(est, var, hit[None], [0], DT, noise=0.004)
-    assert used == 0 and est2 == est
+    hist = torch.stack([torch.full((3, 2), math.nan), hit])
+    est2, _, used = update_friction(est, var, hist, [0, 1], DT, noise=0.004)
+    assert used == 0 and torch.equal(est2, est)
 
 
 def _coulomb(state):
@@ -61,24 +65,26 @@ def _coulomb(state):
     return state.replace(positions=pos, linear_velocity=v, step=state.step + 1)
 
 
-def test_observe_loop_learns_the_floor_friction_and_the_dynamics_uses_it():
-    # a cube slides across the cameras' view on a floor of friction 0.4; the tracker starts
-    # from 0.8: after two well-seen steps its estimate is the floor's, in the scene state
+def test_observe_loop_learns_an_objects_friction_and_the_dynamics_uses_it():
+    # a cube slides across the cameras' view with friction 0.4; the tracker starts every
+    # object at 0.8: after two well-seen steps the cube's estimate is its own, in the scene
+    # state; the other cube, at rest, keeps the start
     s0 = scene([(-0.2, -0.3), (-0.25, 0.2)])
     cams = cameras()
     v = s0.linear_velocity.clone()
     v[1, :2] = torch.tensor([0.0, 2.6])
     truth = s0.replace(linear_velocity=v, friction=torch.full((s0.num_groups,), 0.4))
     ts = track_state(s0.replace(linear_velocity=v), static=[WALL], friction=0.8)
-    assert ts.friction == pytest.approx(0.8) and float(ts.scene.friction[1]) == pytest.approx(0.8)
+    assert ts.friction.tolist() == pytest.approx([0.8] * s0.num_groups)
+    assert torch.equal(ts.scene.friction, ts.friction)
     for _ in range(2):
         truth = _coulomb(truth)
         images, masks, _ = observe_truth(truth, cams)
         ts, info = observe_step(_coulomb, ts, images, cams, masks)
         assert bool(info.seen[1])
-    assert ts.friction == pytest.approx(0.4, abs=0.1), ts.friction
-    assert float(ts.scene.friction[1]) == pytest.approx(ts.friction)
-    assert float(ts.scene.friction[2]) == pytest.approx(ts.friction)  # one floor
+    assert float(ts.friction[1]) == pytest.approx(0.4, abs=0.1), ts.friction
+    assert torch.equal(ts.scene.friction, ts.friction)
+    assert float(ts.friction[2]) == pytest.approx(0.8)
     # without a starting value nothing is estimated
     plain = track_state(s0.replace(linear_velocity=v), static=[WALL])
     assert plain.friction is None and plain.scene.friction is None

@@ -1,5 +1,5 @@
-"""Friction from what the cameras see: the ground friction of the scene estimated online from
-the slides of the objects it tracks, and carried in the scene state
+"""Friction from what the cameras see: each object's ground friction estimated online from
+its slides, and carried in the scene state
 (:attr:`~spatialwm.scene.state.SceneState.friction`) so that the dynamics uses it.
 
 Why: the dynamics model's friction is fitted on its training episodes, where objects also
@@ -11,11 +11,13 @@ How: an object sliding freely on the ground decelerates by ``mu g``. Three conse
 positions of one seen well (``xy`` at steps ``t-2, t-1, t``) give two displacements
 ``d1, d2`` along one line; while it slides, ``|d1| - |d2| = mu g dt^2``
 (:func:`~spatialwm.dynamics.slides.friction_of_slide`). That measurement
-(std ``2 noise / (g dt^2)`` for a position noise ``noise``) updates one scalar Kalman
-filter per scene (every object slides on the same floor), and every object takes the
-estimate. Kinematics from the images, not the prediction's innovations: the dynamics'
-velocities are not what the objects do (its learned part corrects positions, and may slow
-an object but never speed it up), so one-step prediction errors mix friction with velocity.
+(std ``2 noise / (g dt^2)`` for a position noise ``noise``) updates the object's own scalar
+Kalman filter: objects differ (one that rolls decelerates far less than one that slides,
+and pooled into one floor estimate, a rolling object on ``data/push`` pulled every other
+object's friction from 0.6 to 0.17). Kinematics from the images, not the prediction's
+innovations: the dynamics' velocities are not what the objects do (its learned part
+corrects positions, and may slow an object but never speed it up), so one-step prediction
+errors mix friction with velocity.
 
 Only clean slides count (see :mod:`spatialwm.dynamics.slides`), and a measurement more than
 3 std from the estimate (a collision) is dropped. The filter starts at the dynamics model's
@@ -38,32 +40,35 @@ MIN_FRICTION = 0.05  # the estimate stays in [MIN_FRICTION, MAX_FRICTION]
 
 
 def update_friction(
-    estimate: float,
-    variance: float,
+    estimate: Tensor,
+    variance: Tensor,
     history: Tensor,
     groups: Sequence[int],
     dt: float,
     *,
     noise: float,
     min_step: float = 0.02,
-) -> tuple[float, float, int]:
+) -> tuple[Tensor, Tensor, int]:
     """Fold the clean slides of ``groups`` in ``history [M, 3, 2]`` (each group's last three
-    ground positions, NaN where it was not seen well) into the estimate.
+    ground positions, NaN where it was not seen well) into their estimates ``[M]`` (with
+    variances ``[M]``). Pure: returns new tensors.
 
     Returns:
         ``(estimate, variance, measurements used)``.
     """
     r = (2.0 * noise / (GRAVITY * dt * dt)) ** 2
+    estimate, variance = estimate.clone(), variance.clone()
     used = 0
     for g in groups:
         mu = friction_of_slide(history[g], dt, min_step=min_step)
         if mu is None:
             continue
-        s = variance + r
-        if abs(mu - estimate) > 3.0 * math.sqrt(s):
+        est, var = float(estimate[g]), float(variance[g])
+        s = var + r
+        if abs(mu - est) > 3.0 * math.sqrt(s):
             continue
-        gain = variance / s
-        estimate = min(MAX_FRICTION, max(MIN_FRICTION, estimate + gain * (mu - estimate)))
-        variance = (1.0 - gain) * variance
+        gain = var / s
+        estimate[g] = min(MAX_FRICTION, max(MIN_FRICTION, est + gain * (mu - est)))
+        variance[g] = (1.0 - gain) * var
         used += 1
     return estimate, variance, used

@@ -316,8 +316,7 @@ def observe_step(
             friction, friction_var, history, movable, cfg.dt, noise=cfg.friction_noise,
         )  # fmt: skip
         if used:
-            mu = torch.full((m,), friction, dtype=torch.float32)
-            new = new.replace(friction=mu)
+            new = new.replace(friction=friction.clone())
     if cfg.velocity_gain > 0 and fit:
         # alpha-beta filter: a correction of the predicted position also corrects the
         # velocity the dynamics carries on with (along the ground)

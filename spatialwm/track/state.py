@@ -130,8 +130,8 @@ class TrackState:
             face of its proxy (the surface lies about a Gaussian's scale below its centres).
         boxes: ``[M, 4]`` rotation of each object's proxy box in its canonical frame (its
             rest poses are the box's faces: :mod:`spatialwm.track.rest`).
-        friction: the scene's ground friction estimate (also in ``scene.friction``), or
-            ``None``: not estimated; friction_var: its variance.
+        friction: ``[M]`` each object's ground friction estimate (also ``scene.friction``),
+            or ``None``: not estimated; friction_var: ``[M]`` their variances.
         history: ``[M, 3, 2]`` each object's ground position at the last three steps
             where it was seen well (NaN where not; :mod:`spatialwm.track.friction`).
     """
@@ -147,8 +147,8 @@ class TrackState:
     colours: Tensor | None = None
     ground_gap: Tensor | None = None
     boxes: Tensor | None = None
-    friction: float | None = None
-    friction_var: float = 0.0
+    friction: Tensor | None = None
+    friction_var: Tensor | None = None
     history: Tensor | None = None
 
     @property
@@ -170,9 +170,9 @@ def track_state(
     """Start tracking from ``scene`` (objects known, uncertainty ``sigma_seen``); a
     :class:`TrackState` is returned as is (with ``config`` replaced if given).
 
-    ``friction``: the dynamics' ground friction (e.g. ``wm.params.friction``), where the
-    estimate from observed slides starts (``TrackConfig.estimate_friction``); ``None``: the
-    scene's own estimate if it has one, else no estimate."""
+    ``friction``: the floor's friction (e.g. ``wm.model.floor_friction``), where every
+    object's estimate from observed slides starts (``TrackConfig.estimate_friction``);
+    ``None``: the scene's own estimates if it has them, else no estimate."""
     if isinstance(scene, TrackState):
         return scene if config is None else scene.replace(config=config)
     if not isinstance(scene, SceneState):
@@ -193,8 +193,8 @@ def track_state(
     if cfg.estimate_friction:
         if friction is not None:
             scene = scene.replace(friction=torch.full((m,), float(friction)))
-        if scene.friction is not None and m > 1:
-            start = float(scene.friction[1:].mean())
+        if scene.friction is not None:
+            start = scene.friction.float().clone()
     return TrackState(
         scene=scene,
         sigma=sigma,
@@ -207,7 +207,7 @@ def track_state(
         ground_gap=ground_gaps(scene),
         boxes=box_rotations(scene),
         friction=start,
-        friction_var=cfg.friction_std**2,
+        friction_var=None if start is None else torch.full((m,), cfg.friction_std**2),
         history=torch.cat(  # the start is a position seen well
             [torch.full((m, 2, 2), math.nan), scene.positions[:, None, :2].float()], 1
         ),
