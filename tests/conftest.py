@@ -172,3 +172,20 @@ def observe_truth(state: SceneState, cams: list[Camera], *, seed: int = 0):
             lab[int(perm[k])] = oid
         truth.append(lab)
     return r.rgb, masks, truth
+
+
+def coulomb_slide(
+    mu: float, v0: float, steps: int, direction=(0.6, 0.8), start=(0.0, 0.0), dt: float = 0.1
+) -> torch.Tensor:
+    """``[steps + 1, 2]`` ground positions, ``dt`` apart, of an object pushed at ``v0`` m/s
+    that slides decelerating by ``mu g`` until it stops (friction tests)."""
+    from spatialwm.dynamics.slides import GRAVITY
+
+    a = mu * GRAVITY
+    stop = v0 / a
+    out = []
+    for k in range(steps + 1):
+        t = min(k * dt, stop)
+        s = v0 * t - 0.5 * a * t * t
+        out.append([start[0] + s * direction[0], start[1] + s * direction[1]])
+    return torch.tensor(out, dtype=torch.float64)

@@ -8,45 +8,36 @@ import math
 
 import pytest
 import torch
+from conftest import coulomb_slide
 
-from spatialwm.dynamics.slides import GRAVITY, friction_of_slide, slide_friction
+from spatialwm.dynamics.slides import friction_of_slide, slide_friction
 
 DT = 0.1
 
 
-def _slide(
-    mu: float, v0: float, steps: int, direction=(0.6, 0.8), start=(0.0, 0.0)
-) -> torch.Tensor:
-    """``[steps + 1, 2]`` ground positions of a Coulomb slide (decelerating by ``mu g``)."""
-    a = mu * GRAVITY
-    stop = v0 / a
-    out = []
-    for k in range(steps + 1):
-        t = min(k * DT, stop)
-        s = v0 * t - 0.5 * a * t * t
-        out.append([start[0] + s * direction[0], start[1] + s * direction[1]])
-    return torch.tensor(out, dtype=torch.float64)
-
-
 def test_a_clean_slide_gives_its_friction():
     for mu in (0.3, 0.6, 1.1):
-        xy = _slide(mu, 3.0, 2)
+        xy = coulomb_slide(mu, 3.0, 2)
         assert friction_of_slide(xy, DT) == pytest.approx(mu, rel=1e-6)
 
 
 def test_dirty_slides_give_nothing():
-    assert friction_of_slide(_slide(0.6, 1.0, 3)[1:], DT) is None  # stops within the step
-    assert friction_of_slide(_slide(0.6, 0.3, 2), DT) is None  # steps under 2 cm
-    turned = _slide(0.6, 2.0, 2)
+    assert friction_of_slide(coulomb_slide(0.6, 1.0, 3)[1:], DT) is None  # stops within the step
+    assert friction_of_slide(coulomb_slide(0.6, 0.3, 2), DT) is None  # steps under 2 cm
+    turned = coulomb_slide(0.6, 2.0, 2)
     turned[2] = turned[1] + torch.tensor([0.1, -0.05], dtype=torch.float64)
     assert friction_of_slide(turned, DT) is None  # a turn or a collision
-    unseen = _slide(0.6, 2.0, 2)
+    unseen = coulomb_slide(0.6, 2.0, 2)
     unseen[0] = math.nan
     assert friction_of_slide(unseen, DT) is None
 
 
 def test_slide_friction_is_the_median_of_the_clean_slides():
-    tracks = [_slide(0.5, 3.0, 4), _slide(0.7, 3.0, 4, direction=(0.0, -1.0)), _slide(0.6, 3.0, 4)]
+    tracks = [
+        coulomb_slide(0.5, 3.0, 4),
+        coulomb_slide(0.7, 3.0, 4, direction=(0.0, -1.0)),
+        coulomb_slide(0.6, 3.0, 4),
+    ]
     tracks.append(torch.zeros(6, 2, dtype=torch.float64))  # at rest: no slide
     mu, n = slide_friction(tracks, DT)
     assert n == 3 * 3  # each slide of 4 steps has 3 triples, all still sliding at 3 m/s

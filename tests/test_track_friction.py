@@ -8,7 +8,7 @@ import math
 
 import pytest
 import torch
-from conftest import WALL, cameras, observe_truth, scene
+from conftest import WALL, cameras, coulomb_slide, observe_truth, scene
 
 from spatialwm.dynamics.slides import GRAVITY, friction_of_slide
 from spatialwm.track import observe_step, track_state
@@ -17,25 +17,13 @@ from spatialwm.track.friction import update_friction
 DT = 0.1
 
 
-def _slide(
-    mu: float, v0: float, steps: int, direction=(0.6, 0.8), start=(0.0, 0.0)
-) -> torch.Tensor:
-    """``[steps + 1, 2]`` ground positions of a Coulomb slide (decelerating by ``mu g``)."""
-    a = mu * GRAVITY
-    stop = v0 / a
-    out = []
-    for k in range(steps + 1):
-        t = min(k * DT, stop)
-        s = v0 * t - 0.5 * a * t * t
-        out.append([start[0] + s * direction[0], start[1] + s * direction[1]])
-    return torch.tensor(out, dtype=torch.float64)
-
-
 def test_filter_converges_and_gates_outliers():
     g = torch.Generator().manual_seed(0)
     est, var = torch.tensor([0.6, 0.9]), torch.full((2,), 0.2**2)
     for k in range(12):
-        xy = _slide(0.5, 2.0, 2, start=(0.1 * k, 0.0)) + 0.002 * torch.randn(3, 2, generator=g)
+        xy = coulomb_slide(0.5, 2.0, 2, start=(0.1 * k, 0.0)) + 0.002 * torch.randn(
+            3, 2, generator=g
+        )
         hist = torch.stack([torch.full((3, 2), math.nan), xy.float()])
         est, var, used = update_friction(est, var, hist, [0, 1], DT, noise=0.004)
         assert used == 1
