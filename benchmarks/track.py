@@ -3,6 +3,7 @@
     python benchmarks/track.py speed [--run RUN]          # one observe step, 6 objects
     python benchmarks/track.py eval EP... --runs RUNS     # the README table and AUC
     python benchmarks/track.py bound EP... --runs RUNS    # what amodal IoU a pose error allows
+    python benchmarks/track.py colours EP... --runs RUNS  # what the colour gate separates
 
 ``eval``: every ``EP`` is a possible ``occlusion`` episode reconstructed in ``RUNS/<name>``;
 its impossible variants ``EP_remove`` / ``EP_teleport`` (``spatialwm generate --violation``,
@@ -15,6 +16,13 @@ maximum per-step surprise over the ``--window`` steps after the violation step o
 sideways by ``--shifts`` (cm, each object in a random horizontal direction), against the
 generator's amodal masks: the amodal IoU the reconstruction allows at each position error,
 per camera visibility category (the ``eval`` table's split).
+
+``colours``: every third step, every object at its *true* pose; each instance segment's
+colour (``segments.py``: its interior, or all of a sliver) against the colour
+each object should show in that camera (rendered alone, ``views.seen_colours``) and against
+the object's base colour (SH degree 0, ``state.object_colours``), for the segment's own
+object and for the others: the distances the association's colour gate must tell apart.
+``RUNS/<name>`` as in ``eval``; an episode whose reconstruction is not there uses ``--run``.
 
 ``speed``: a 6-object reconstruction (default ``outputs/demo/run``, the demo's tabletop), two
 of its cameras at 320x240, objects displaced by 1-2 cm from the prediction, masks given;
@@ -171,6 +179,52 @@ def bound(args) -> int:
     return 0
 
 
+def colours(args) -> int:
+    import numpy as np
+
+    from spatialwm.data import load_dataset
+    from spatialwm.scene.render import Camera
+    from spatialwm.track.segments import segments_from_masks
+    from spatialwm.track.state import object_colours
+    from spatialwm.track.views import render_alone, render_scene, seen_colours
+    from spatialwm.world import WorldModel
+
+    dist = {(own, kind): [] for own in (True, False) for kind in ("rendered", "base")}
+    for ep in args.episodes:
+        ds = load_dataset(ep)
+        run = Path(args.runs) / Path(ep).name
+        wm = WorldModel.load(run if run.exists() else args.run)
+        e, cams = ds.episode, list(ds.episode.cameras)
+        ids = [int(i) for i in wm.state.object_ids]
+        base = object_colours(wm.state)
+        groups = list(range(1, len(ids)))
+        for t in range(1, len(e.steps), 3):
+            frames = [ds.frame_index(c, t) for c in cams]
+            images = torch.stack([ds.image(i) for i in frames])
+            masks = torch.stack([ds.mask(i).long() for i in frames])
+            cameras = [Camera.from_dataset(ds, i) for i in frames]
+            truth = wm.with_object_states(wm.state, {i: e.steps[t].objects[i] for i in ids[1:]})
+            view = render_scene(truth, cameras)
+            seen, _ = seen_colours(render_alone(truth, groups, cameras, colours=view.colors))
+            for c, segs in enumerate(segments_from_masks(masks, images, 6)):
+                for s in segs:
+                    if s.label not in ids[1:]:
+                        continue
+                    for k, g in enumerate(groups):
+                        own = ids[g] == s.label
+                        dist[(own, "rendered")].append(math.dist(s.colour, seen[k, c].tolist()))
+                        dist[(own, "base")].append(math.dist(s.colour, base[g].tolist()))
+        print(f"{Path(ep).name}: done", flush=True)
+    print("\n| segment against | own object: median / 90th / 99th pct | others: 1st / 5th pct |")
+    print("|---|---|---|")
+    for kind, name in (("rendered", "rendered colour"), ("base", "base colour")):
+        own, other = dist[(True, kind)], dist[(False, kind)]
+        a = " / ".join(f"{v:.3f}" for v in np.percentile(own, [50, 90, 99]))
+        b = " / ".join(f"{v:.3f}" for v in np.percentile(other, [1, 5]))
+        print(f"| {name} | {a} (n={len(own)}) | {b} (n={len(other)}) |")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="what", required=True)
@@ -188,8 +242,12 @@ def main(argv: list[str] | None = None) -> int:
     bd.add_argument("episodes", nargs="+")
     bd.add_argument("--runs", required=True)
     bd.add_argument("--shifts", default="0,1,2,4", help="pose errors to try, cm (0,1,2,4)")
+    co = sub.add_parser("colours")
+    co.add_argument("episodes", nargs="+")
+    co.add_argument("--runs", required=True)
+    co.add_argument("--run", default=None, help="reconstruction of episodes not in --runs")
     args = ap.parse_args(argv)
-    return {"speed": speed, "eval": evaluate, "bound": bound}[args.what](args)
+    return {"speed": speed, "eval": evaluate, "bound": bound, "colours": colours}[args.what](args)
 
 
 if __name__ == "__main__":

@@ -35,7 +35,7 @@ class Prediction:
         amodal: ``[H, W]`` bool full silhouette at the predicted pose.
         amodal_area: its pixel count.
         modal_area: pixels where the object is predicted to be seen (in front).
-        colour: the object's mean colour (from its Gaussians).
+        colour: the object's mean colour as the camera should see it.
     """
 
     group: int
@@ -65,7 +65,8 @@ def predictions(
         positions: ``[M, 3]`` predicted world positions; radii: ``[M]`` metres; sigma ``[M]``.
         amodal: ``[G, C, H, W]`` bool full silhouettes (``G = len(groups)``).
         modal: ``[G, C, H, W]`` bool predicted visible pixels.
-        colours: ``[M, 3]`` mean colour of each group.
+        colours: ``[G, C, 3]`` mean colour of each of ``groups`` as each camera should see it
+            (:func:`~spatialwm.track.views.seen_colours`).
     """
     out = {}
     for c, cam in enumerate(cams):
@@ -83,7 +84,7 @@ def predictions(
                 amodal=amodal[k, c],
                 amodal_area=int(amodal[k, c].sum()),
                 modal_area=int(modal[k, c].sum()),
-                colour=tuple(colours[g].tolist()) if colours is not None else (0.0, 0.0, 0.0),
+                colour=tuple(colours[k, c].tolist()) if colours is not None else (0.0, 0.0, 0.0),
             )
     return out
 
@@ -123,7 +124,8 @@ def associate(
     Cost: squared Mahalanobis distance plus ``2 (1 - IoU)`` of the predicted full silhouette
     with the segment; pairs beyond ``gate`` stds, a segment more than 3x the object's full
     silhouette (another, bigger object), or one whose mean colour is farther than
-    ``colour_gate`` (RGB distance) from the object's (another-looking object) are forbidden.
+    ``colour_gate`` (RGB distance) from the colour the camera should see of the object (its
+    render at the predicted pose: another-looking object) are forbidden.
     Identity is decided by geometry: identical-looking objects pass the colour gate alike.
 
     Returns ``({(group, camera): Match}, unmatched segments)``.

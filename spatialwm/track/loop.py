@@ -28,7 +28,13 @@ from spatialwm.track.rest import box_rotations, keep_on_ground, settle
 from spatialwm.track.segments import Segment, segments_from_masks, segments_from_residual
 from spatialwm.track.state import TrackState, ground_gaps, track_state
 from spatialwm.track.surprise import step_surprise
-from spatialwm.track.views import projection_jacobian, render_alone, render_scene, render_static
+from spatialwm.track.views import (
+    projection_jacobian,
+    render_alone,
+    render_scene,
+    render_static,
+    seen_colours,
+)
 
 Predict = Callable[[SceneState], SceneState]
 
@@ -189,7 +195,8 @@ def observe_step(
     radii = ts.radii if ts.radii is not None else torch.full((m,), 0.03)
 
     view = render_scene(pred, cams)
-    amodal = render_alone(pred, groups, cams) > 0.5  # [G, C, H, W]
+    alone = render_alone(pred, groups, cams, colours=view.colors)  # [G, C, H, W, 4]
+    amodal = alone[..., 3] > 0.5  # [G, C, H, W]
     modal = (view.groups[..., 1:] > 0.5).permute(3, 0, 1, 2)  # [G, C, H, W]
     if masks is not None:
         segments = segments_from_masks(masks, images, cfg.min_pixels)
@@ -198,9 +205,12 @@ def observe_step(
         segments = segments_from_residual(
             images, background, cfg.residual_threshold, cfg.min_pixels
         )
-    colours = ts.colours if ts.colours is not None else None
+    colours, cover = seen_colours(alone)  # [G, C, 3]: what each camera should see of each
+    if ts.colours is not None:  # ... or, where it renders next to nothing, the base colour
+        few = cover < 1.0
+        colours[few] = ts.colours[groups][:, None].expand_as(colours)[few]
     preds = predictions(pred.positions, radii, sigma, groups, cams, amodal, modal, colours)
-    cgate = cfg.colour_gate if colours is not None else math.inf
+    cgate = cfg.colour_gate
     matches, unmatched = associate(preds, segments, groups, cfg.gate, cgate)
     # what hides each object in the prediction: pixels where another group is in front
     front = view.groups[..., 1:].argmax(-1) + 1  # [C, H, W] strongest object group

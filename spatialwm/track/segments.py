@@ -22,7 +22,9 @@ class Segment:
         area: pixel count.
         centroid: ``(x, y)`` pixel centre (pixel centres at +0.5).
         box: ``(x0, y0, x1, y1)`` bounding box, end exclusive.
-        colour: mean RGB of its pixels.
+        colour: mean RGB of its interior (the pixels at least one pixel inside its edge,
+            which the camera blends with what lies behind); of all its pixels for a sliver
+            with fewer than :data:`MIN_INTERIOR` interior pixels.
     """
 
     camera: int
@@ -34,8 +36,15 @@ class Segment:
     colour: tuple[float, float, float] = (0.0, 0.0, 0.0)
 
 
+# a segment's colour is its interior's when it has at least this many interior pixels
+MIN_INTERIOR = 4
+
+
 def _segment(camera: int, label: int, mask: np.ndarray, image: np.ndarray) -> Segment:
     ys, xs = np.nonzero(mask)
+    cy, cx = np.nonzero(ndimage.binary_erosion(mask))
+    if len(cy) < MIN_INTERIOR:
+        cy, cx = ys, xs
     return Segment(
         camera=camera,
         label=int(label),
@@ -43,7 +52,7 @@ def _segment(camera: int, label: int, mask: np.ndarray, image: np.ndarray) -> Se
         area=len(xs),
         centroid=(float(xs.mean()) + 0.5, float(ys.mean()) + 0.5),
         box=(int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1),
-        colour=tuple(float(v) for v in image[ys, xs].mean(0)),
+        colour=tuple(float(v) for v in image[cy, cx].mean(0)),
     )
 
 
@@ -85,4 +94,4 @@ def segments_from_residual(
     return out
 
 
-__all__ = ["Segment", "segments_from_masks", "segments_from_residual"]
+__all__ = ["MIN_INTERIOR", "Segment", "segments_from_masks", "segments_from_residual"]

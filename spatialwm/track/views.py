@@ -73,26 +73,45 @@ def render_scene(state: SceneState, cams: Sequence[Camera]) -> SceneView:
 
 
 @torch.no_grad()
-def render_alone(state: SceneState, groups: Sequence[int], cams: Sequence[Camera]) -> Tensor:
-    """Each group of ``groups`` rendered alone (nothing in front): ``[G, C, H, W]`` alpha."""
+def render_alone(
+    state: SceneState,
+    groups: Sequence[int],
+    cams: Sequence[Camera],
+    *,
+    colours: Tensor | None = None,
+) -> Tensor:
+    """Each group of ``groups`` rendered alone (nothing in front): ``[G, C, H, W]`` alpha; given
+    ``colours`` ``[C, N, 3]`` (every Gaussian's view-dependent colour in each camera, as
+    :attr:`SceneView.colors`), ``[G, C, H, W, 4]``: the colour premultiplied by alpha, then
+    alpha."""
     viewmats, Ks = camera_tensors(cams)
     w, h = cams[0].width, cams[0].height
     g = world_gaussians(state)
-    out = torch.zeros(len(groups), len(cams), h, w)
+    out = torch.zeros(len(groups), len(cams), h, w, 1 if colours is None else 4)
     for k, grp in enumerate(groups):
         sl = group_slice(state, grp)
         if sl.stop <= sl.start:
             continue
-        ones = torch.ones(sl.stop - sl.start, 1)
-        _, alpha, _ = rasterization(
+        feats = torch.ones(len(cams), sl.stop - sl.start, 1)
+        if colours is not None:
+            feats = torch.cat([colours[:, sl], feats], -1)
+        img, alpha, _ = rasterization(
             g["means"][sl], g["quats"][sl], g["scales"][sl].exp(),
-            torch.sigmoid(g["opacities"][sl]), ones, viewmats, Ks, w, h,
+            torch.sigmoid(g["opacities"][sl]), feats, viewmats, Ks, w, h,
         )  # fmt: skip
-        out[k] = alpha[..., 0]
-    return out
+        out[k] = alpha if colours is None else torch.cat([img[..., :3], alpha], -1)
+    return out[..., 0] if colours is None else out
 
 
-__all__ = ["SceneView", "camera_tensors", "render_alone", "render_scene"]
+def seen_colours(alone: Tensor) -> tuple[Tensor, Tensor]:
+    """``(colour [G, C, 3], coverage [G, C])`` of :func:`render_alone` with colours: each
+    group's alpha-weighted mean colour in each view (what a camera should see of the object
+    at its pose, lit faces and all) and its summed alpha (pixels)."""
+    cover = alone[..., 3].sum((2, 3))
+    return alone[..., :3].sum((2, 3)) / cover.clamp_min(1e-6)[..., None], cover
+
+
+__all__ = ["SceneView", "camera_tensors", "render_alone", "render_scene", "seen_colours"]
 
 
 @torch.no_grad()
