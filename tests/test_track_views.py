@@ -10,11 +10,10 @@ import math
 import torch
 from conftest import cameras, observe_truth, scene
 
+from spatialwm.render.sh import _C1 as C1  # SH degree-1 constant
 from spatialwm.track import observe_step, track_state
 from spatialwm.track.state import object_colours
 from spatialwm.track.views import render_alone, render_scene, seen_colours
-
-C1 = 0.4886025119029199  # SH degree-1 constant
 
 
 def _lit(state, brighter: float):
@@ -23,7 +22,7 @@ def _lit(state, brighter: float):
     g = state.gaussians
     sh = torch.cat([g.sh, torch.zeros(len(g.sh), 3, 3)], 1)  # degree 0 -> 1
     cube = g.group == 1
-    sh[cube, 3] = -brighter / C1  # the -C1 x basis function
+    sh[cube, 3] = -brighter / C1  # the -C1 x basis function (gsplat's SH convention)
     return state.replace(gaussians=dataclasses.replace(g, sh=sh))
 
 

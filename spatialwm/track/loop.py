@@ -210,8 +210,7 @@ def observe_step(
         few = cover < 1.0
         colours[few] = ts.colours[groups][:, None].expand_as(colours)[few]
     preds = predictions(pred.positions, radii, sigma, groups, cams, amodal, modal, colours)
-    cgate = cfg.colour_gate
-    matches, unmatched = associate(preds, segments, groups, cfg.gate, cgate)
+    matches, unmatched = associate(preds, segments, groups, cfg.gate, cfg.colour_gate)
     # what hides each object in the prediction: pixels where another group is in front
     front = view.groups[..., 1:].argmax(-1) + 1  # [C, H, W] strongest object group
     solid = view.groups[..., 1:].amax(-1) > 0.5
@@ -231,7 +230,9 @@ def observe_step(
     if lost and unmatched:
         preds_wide = {k: p for k, p in preds.items() if k[0] in lost}
         by_cam = [[s for s in unmatched if s.camera == c] for c in range(C)]
-        extra, _ = associate(preds_wide, by_cam, lost, cfg.gate * cfg.recovery_gate, cgate)
+        extra, _ = associate(
+            preds_wide, by_cam, lost, cfg.gate * cfg.recovery_gate, cfg.colour_gate
+        )
         matches = {**matches, **extra}
 
     # correct the seen movable objects
