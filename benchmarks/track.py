@@ -81,13 +81,32 @@ def speed(args) -> int:
     return 0 if statistics.median(times) <= 1.0 else 1
 
 
+def _config_overrides(items: list[str]) -> dict:
+    """``["velocity_gain=1", ...]`` -> TrackConfig keyword arguments of the fields' types."""
+    import dataclasses
+
+    from spatialwm.track import TrackConfig
+
+    fields = {f.name: f for f in dataclasses.fields(TrackConfig)}
+    out = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or name not in fields:
+            raise SystemExit(f"--set {item!r}: expected FIELD=VALUE with FIELD one of "
+                             f"{', '.join(sorted(fields))}")  # fmt: skip
+        kind = type(getattr(TrackConfig(), name))
+        out[name] = value.lower() in ("1", "true", "yes") if kind is bool else kind(value)
+    return out
+
+
 def evaluate(args) -> int:
     from spatialwm.data import load_dataset
-    from spatialwm.track import auc
+    from spatialwm.track import TrackConfig, auc
     from spatialwm.track.evaluate import summary, table, track_episode
     from spatialwm.world import WorldModel
 
     runs = Path(args.runs)
+    overrides = _config_overrides(args.set)
     missing = [e for e in args.episodes if not (runs / Path(e).name / "state.pt").exists()]
     if missing:  # every run checked before hours of tracking start
         print(f"no finished reconstruction in {runs} for: {', '.join(missing)}", file=sys.stderr)
@@ -110,7 +129,8 @@ def evaluate(args) -> int:
             static = [o.id for o in ds.objects if o.static]
             for mode in ("masks", "rgb only"):
                 t0 = time.perf_counter()
-                res = track_episode(wm, ds, masks=mode == "masks", static=static)
+                cfg = TrackConfig(dt=ds.episode.dt, **overrides)
+                res = track_episode(wm, ds, masks=mode == "masks", static=static, config=cfg)
                 steps = [s["seconds"] for s in res.steps if "seconds" in s]
                 timing.extend(steps)
                 s = res.surprise
@@ -236,6 +256,13 @@ def main(argv: list[str] | None = None) -> int:
     ev.add_argument("--runs", required=True)
     ev.add_argument("--window", type=int, default=6)
     ev.add_argument("--dynamics", default=None, help="dynamics model file (default: shipped)")
+    ev.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="a TrackConfig field to change, e.g. velocity_gain=1 (repeatable)",
+    )
     ev.add_argument("--mode", default=None,
                     help="prior+learned, prior or learned (default: the model's own)")  # fmt: skip
     bd = sub.add_parser("bound")

@@ -221,13 +221,14 @@ class WorldModel:
         :class:`~spatialwm.track.TrackState` (``.scene`` is the SceneState). Tracking
         estimates the ground friction from the slides it sees, starting from the model's
         floor friction (``DynamicsModel.floor_friction``) (``.friction``; also the scene's
-        ``friction``, which the next steps use)."""
-        from spatialwm.track import observe, track_state
+        ``friction``, which the next steps use), and from the first step of each push
+        among ``actions`` that it sees."""
+        from spatialwm.track import observe, push_velocities, track_state
 
         if isinstance(state, SceneState):  # the friction estimate starts at the model's
             state = track_state(state, friction=self.model.floor_friction)
         return observe(lambda s: self.step(s, actions), state, images, cameras, masks,
-                       known_cameras=self.cameras)  # fmt: skip
+                       known_cameras=self.cameras, pushes=push_velocities(actions))  # fmt: skip
 
     # -------------------------------------------------------------------- object frames
     def object_poses(self, state: SceneState) -> dict[int, list[float]]:

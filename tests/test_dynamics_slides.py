@@ -1,6 +1,7 @@
 """The floor's friction read off trajectories (spatialwm.dynamics.slides): one clean slide
 gives its friction exactly, dirty ones (stopping, turning, too short, unseen) give nothing,
-and many slides are summarised by their median."""
+and many slides are summarised by their median; the first step after a push, whose speed
+is known, gives the friction too, whether the object still slides or stopped within it."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 import torch
 from conftest import coulomb_slide
 
-from spatialwm.dynamics.slides import friction_of_slide, slide_friction
+from spatialwm.dynamics.slides import friction_of_push, friction_of_slide, slide_friction
 
 DT = 0.1
 
@@ -43,3 +44,29 @@ def test_slide_friction_is_the_median_of_the_clean_slides():
     assert n == 3 * 3  # each slide of 4 steps has 3 triples, all still sliding at 3 m/s
     assert mu == pytest.approx(0.6, rel=1e-6)
     assert slide_friction([torch.zeros(5, 2)], DT) == (None, 0)
+
+
+def test_the_first_step_of_a_push_gives_its_friction():
+    direction = torch.tensor([0.6, 0.8], dtype=torch.float64)
+    for mu, v0 in ((0.3, 2.0), (0.6, 2.2), (1.07, 2.2), (1.8, 2.0), (2.5, 1.5), (0.8, 0.6)):
+        xy = coulomb_slide(mu, v0, 1)
+        stopped = v0 / (mu * 9.81) < DT  # the last two stop within the step
+        assert stopped == ((mu, v0) in ((2.5, 1.5), (0.8, 0.6)))
+        got = friction_of_push(xy, v0 * direction, DT)
+        assert got == pytest.approx(mu, rel=1e-3), (mu, v0)
+
+
+def test_dirty_push_starts_give_nothing():
+    v = torch.tensor([1.2, 1.6], dtype=torch.float64)  # 2 m/s along (0.6, 0.8)
+    xy = coulomb_slide(0.6, 2.0, 1)
+    assert friction_of_push(xy, v, DT) == pytest.approx(0.6, rel=1e-3)
+    assert friction_of_push(xy, 1.5 * v, DT) is not None
+    assert friction_of_push(xy, 0.5 * v, DT) is None  # went further than the push can take it
+    assert friction_of_push(xy, 0.1 * v, DT) is None  # a push of 2 cm per step or less
+    turned = xy.clone()
+    turned[1] = xy[0] + torch.tensor([0.16, -0.02], dtype=torch.float64)  # off the push's line
+    assert friction_of_push(turned, v, DT) is None
+    unseen = xy.clone()
+    unseen[1] = math.nan
+    assert friction_of_push(unseen, v, DT) is None
+    assert friction_of_push(xy[[0, 0]], v, DT) is None  # did not move: held, not slid

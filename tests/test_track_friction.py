@@ -11,8 +11,9 @@ import torch
 from conftest import WALL, cameras, coulomb_slide, observe_truth, scene
 
 from spatialwm.dynamics.slides import GRAVITY, friction_of_slide
+from spatialwm.errors import InputError
 from spatialwm.track import observe_step, track_state
-from spatialwm.track.friction import update_friction
+from spatialwm.track.friction import push_speed, update_friction
 
 DT = 0.1
 
@@ -26,7 +27,7 @@ def test_filter_converges_and_gates_outliers():
         )
         hist = torch.stack([torch.full((3, 2), math.nan), xy.float()])
         est, var, used = update_friction(est, var, hist, [0, 1], DT, noise=0.004)
-        assert used == 1
+        assert used == [1]
     assert float(est[1]) == pytest.approx(0.5, abs=0.05) and float(var[1]) < 0.01
     assert float(est[0]) == pytest.approx(0.6) and float(var[0]) == pytest.approx(0.04)  # no slide
     # a collision-like stop, parallel and still moving: 15 cm then 5.5 cm (friction 0.97)
@@ -34,7 +35,7 @@ def test_filter_converges_and_gates_outliers():
     assert friction_of_slide(hit, DT) == pytest.approx(0.97, abs=0.01)
     hist = torch.stack([torch.full((3, 2), math.nan), hit])
     est2, _, used = update_friction(est, var, hist, [0, 1], DT, noise=0.004)
-    assert used == 0 and torch.equal(est2, est)
+    assert used == [] and torch.equal(est2, est)
 
 
 def _coulomb(state):
@@ -78,3 +79,39 @@ def test_observe_loop_learns_an_objects_friction_and_the_dynamics_uses_it():
     assert plain.friction is None and plain.scene.friction is None
     with pytest.raises(Exception, match="friction"):
         track_state(s0, friction=-1.0)
+
+
+def test_a_push_seen_for_one_step_measures_the_friction_and_the_speed_left():
+    # a cube at rest, seen well, is pushed at 2.2 m/s across ground that grips like 1.07
+    # (the tracker starts at 0.6) and is seen once more: its estimate moves most of the way
+    # from that one step, and its velocity is what the estimate leaves of the push, not what
+    # the dynamics' step at 0.6 left
+    s0 = scene([(-0.2, -0.3), (-0.25, 0.2)])
+    cams = cameras()
+    oid, push = int(s0.object_ids[1]), (0.0, 2.2, 0.0)
+
+    def pushed(state):
+        v = state.linear_velocity.clone()
+        v[1] = torch.tensor(push, dtype=v.dtype)
+        return _coulomb(state.replace(linear_velocity=v))
+
+    ts = track_state(s0, static=[WALL], friction=0.6)
+    images, masks, _ = observe_truth(s0, cams)
+    ts, _ = observe_step(_coulomb, ts, images, cams, masks)  # at rest: seen well
+    truth = pushed(s0.replace(friction=torch.full((s0.num_groups,), 1.07)))
+    images, masks, _ = observe_truth(truth, cams)
+    plain, _ = observe_step(pushed, ts, images, cams, masks)
+    measured, info = observe_step(pushed, ts, images, cams, masks, pushes={oid: push})
+    assert bool(info.seen[1])
+    assert float(plain.friction[1]) == pytest.approx(0.6)  # two positions: no slide
+    mu = float(measured.friction[1])
+    assert 0.85 < mu < 1.1, measured.friction
+    assert float(measured.friction[2]) == pytest.approx(0.6)  # the other cube: no push
+    assert torch.equal(measured.scene.friction, measured.friction)
+    vy = float(measured.scene.linear_velocity[1, 1])
+    assert vy == pytest.approx(push_speed(2.2, mu, DT), abs=1e-5)
+    assert float(plain.scene.linear_velocity[1, 1]) == pytest.approx(2.2 - 0.6 * GRAVITY * DT)
+    with pytest.raises(InputError, match="push velocity of object"):
+        observe_step(pushed, ts, images, cams, masks, pushes={oid: (0.0, math.inf, 0.0)})
+    with pytest.raises(InputError, match="unknown object id 99"):
+        observe_step(pushed, ts, images, cams, masks, pushes={99: push})

@@ -8,6 +8,12 @@ sliding at its end (``|d2| > |d1| / 3``: with a constant deceleration it stops w
 second step otherwise). Objects that tumble or roll still give some low values, so many
 slides are summarised by their median (:func:`slide_friction`).
 
+The first step of a slide that a push started has a known start speed ``u`` (the push's),
+so one step measures it: ``s = u dt - mu g dt^2 / 2`` along the push while the object still
+slides at the step's end, ``s = u^2 / (2 mu g)`` if it stopped within the step
+(:func:`friction_of_push`). An object that is behind an occluder one step after its push
+gives its friction no other chance.
+
 Used on training episodes (``train-dynamics`` records the floor's friction in the model
 file) and online by object permanence (:mod:`spatialwm.track.friction`).
 """
@@ -21,7 +27,7 @@ from torch import Tensor
 
 from spatialwm.dynamics.prior import GRAVITY as GRAVITY_Z
 
-__all__ = ["GRAVITY", "friction_of_slide", "slide_friction"]
+__all__ = ["GRAVITY", "friction_of_push", "friction_of_slide", "slide_friction"]
 
 GRAVITY = abs(GRAVITY_Z)  # m/s^2, the prior's
 
@@ -40,6 +46,32 @@ def friction_of_slide(
     if float(d1 @ d2) < parallel * n1 * n2:
         return None
     return (n1 - n2) / (GRAVITY * dt * dt)
+
+
+def friction_of_push(
+    xy: Tensor, velocity: Tensor, dt: float, *, min_step: float = 0.02, lateral: float = 0.25
+) -> float | None:
+    """Friction of the first step of a slide that a push started: ``xy [2, 2]`` ground
+    positions when the push set the ground velocity ``velocity [2]`` (m/s) and ``dt``
+    later. ``None`` if that is not a clean start: a position unknown, a push or a
+    displacement shorter than ``min_step``, a displacement off the push's line by more than
+    ``lateral`` of its length (turned by a collision), or longer than the push can slide
+    in ``dt`` (no friction makes an object faster)."""
+    if not (bool(torch.isfinite(xy).all()) and bool(torch.isfinite(velocity).all())):
+        return None
+    v = velocity.double()
+    u = float(v.norm())
+    if u * dt < min_step:
+        return None
+    along = v / u
+    d = (xy[1] - xy[0]).double()
+    s = float(d @ along)
+    side = float((d - s * along).norm())
+    if s < min_step or side > lateral * s or s > u * dt:
+        return None
+    if s > 0.5 * u * dt:  # still sliding at the end of the step
+        return 2.0 * (u * dt - s) / (GRAVITY * dt * dt)
+    return u * u / (2.0 * s * GRAVITY)  # stopped within it
 
 
 def slide_friction(tracks: Iterable[Tensor], dt: float) -> tuple[float | None, int]:

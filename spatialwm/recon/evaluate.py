@@ -35,7 +35,9 @@ def evaluate_state(
 
     Returns:
         ``{"psnr", "ssim", "mask_iou": {id: iou}, "mean_object_iou", "views": [...]}``;
-        IoU entries only when the views carry instance masks.
+        IoU entries only when the views carry instance masks; an object that neither the
+        views' masks nor the render show has no IoU (``None``: JSON ``null``), and the mean
+        is over the others (``None`` when there are none).
     """
     per_view = []
     pred_ids, gt_ids = [], []
@@ -67,9 +69,9 @@ def evaluate_state(
     if pred_ids:
         objects = [int(i) for i in state.object_ids[1:]]
         iou = mask_iou(torch.cat(pred_ids), torch.cat(gt_ids), objects)
-        out["mask_iou"] = {str(k): v for k, v in iou.items()}
+        out["mask_iou"] = {str(k): None if math.isnan(v) else v for k, v in iou.items()}
         finite = [v for v in iou.values() if not math.isnan(v)]
-        out["mean_object_iou"] = float(np.mean(finite)) if finite else math.nan
+        out["mean_object_iou"] = float(np.mean(finite)) if finite else None
     return out
 
 

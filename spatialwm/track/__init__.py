@@ -12,7 +12,7 @@ state with the dynamics, then corrects it from what the cameras show:
 * :mod:`.evaluate`: replaying an episode, the report and the frame-by-frame baseline.
 """
 
-from spatialwm.track.loop import StepInfo, observe, observe_step
+from spatialwm.track.loop import StepInfo, observe, observe_step, push_velocities
 from spatialwm.track.state import TrackConfig, TrackState, track_state
 from spatialwm.track.surprise import auc
 
@@ -23,5 +23,6 @@ __all__ = [
     "auc",
     "observe",
     "observe_step",
+    "push_velocities",
     "track_state",
 ]

@@ -28,7 +28,7 @@ import torch
 from scipy.optimize import linear_sum_assignment
 
 from spatialwm.scene.render import Camera
-from spatialwm.track.loop import StepInfo, observe_step
+from spatialwm.track.loop import StepInfo, observe_step, push_velocities
 from spatialwm.track.state import TrackConfig, track_state
 
 VISIBLE = 0.95  # visibility at or above which an object counts as fully visible
@@ -135,7 +135,7 @@ def track_episode(
                 obs_masks = torch.stack([_relabel(m, rng)[0] for m in gt_masks])
             acts = list(ep.steps[t - 1].actions)
             ts, info = observe_step(lambda s, a=acts: wm.step(s, a), ts, images, cam_objs,
-                                    obs_masks)  # fmt: skip
+                                    obs_masks, pushes=push_velocities(acts))  # fmt: skip
         poses = wm.object_poses(ts.scene)
         truth = ep.steps[t]
         rec = {

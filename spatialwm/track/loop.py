@@ -16,11 +16,12 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from spatialwm.data.actions import PushAction, step_actions
 from spatialwm.errors import InputError
 from spatialwm.scene.render import Camera
 from spatialwm.scene.state import SceneState
 from spatialwm.track.associate import Match, Prediction, associate, predictions
-from spatialwm.track.friction import update_friction
+from spatialwm.track.friction import push_speed, update_friction
 from spatialwm.track.inputs import check_observation
 from spatialwm.track.refine import make_window, refine_poses
 from spatialwm.track.reorient import reorient
@@ -135,6 +136,27 @@ def _coarse_shift(
     return torch.cat([d, torch.zeros(1)])
 
 
+def push_velocities(actions) -> dict[int, tuple[float, float, float]]:
+    """``{object id: velocity}`` of a step's ``push`` actions (the last one per object)."""
+    return {a.object: a.velocity for a in step_actions(actions) if isinstance(a, PushAction)}
+
+
+def _ground_pushes(
+    state: SceneState, pushes: Mapping[int, Sequence[float]] | None, movable: Sequence[int]
+) -> dict[int, Tensor]:
+    """``{group: [2] ground velocity}`` of ``pushes`` along the ground (a push with an upward
+    part throws the object: no slide) on movable groups."""
+    out = {}
+    for oid, vel in (pushes or {}).items():
+        v = torch.as_tensor(vel, dtype=torch.float64)
+        if v.shape != (3,) or not bool(torch.isfinite(v).all()):
+            raise InputError(f"observe: push velocity of object {oid} must be 3 finite numbers")
+        g = state.group_of(int(oid))
+        if g in movable and abs(float(v[2])) < 1e-6:
+            out[g] = v[:2]
+    return out
+
+
 def observe_step(
     predict: Predict,
     state: SceneState | TrackState,
@@ -144,6 +166,7 @@ def observe_step(
     *,
     known_cameras: Mapping[str, Camera] | None = None,
     rotation: str = "yaw",
+    pushes: Mapping[int, Sequence[float]] | None = None,
 ) -> tuple[TrackState, StepInfo]:
     """One predict / associate / correct step.
 
@@ -156,6 +179,10 @@ def observe_step(
         rotation: ``"yaw"``: objects rest on the ground (the prediction's height and tilt
             are replaced by the previous ones; refinement along the ground and about +Z);
             ``"full"``: 6-DoF prediction and refinement.
+        pushes: ``{object id: (vx, vy, vz)}`` the world velocities that pushes set at the
+            start of this step (the step's ``push`` actions, :func:`push_velocities`): an
+            object seen well before and after its push along the ground measures its
+            friction from that first step (:mod:`spatialwm.track.friction`).
 
     Returns:
         ``(new tracking state, StepInfo)``.
@@ -323,11 +350,21 @@ def observe_step(
     history = torch.cat([history[:, 1:], latest[:, None]], 1)
     friction, friction_var = ts.friction, ts.friction_var
     if friction is not None:
+        pushed = _ground_pushes(prev, pushes, movable)
         friction, friction_var, used = update_friction(
             friction, friction_var, history, movable, cfg.dt, noise=cfg.friction_noise,
+            pushes=pushed,
         )  # fmt: skip
         if used:
             new = new.replace(friction=friction.clone())
+        # a measured push also says how fast the object still goes: the dynamics stepped it
+        # with the old friction
+        lin = new.linear_velocity.clone()
+        for g in (g for g in used if g in pushed):
+            u = float(pushed[g].norm())
+            speed = push_speed(u, float(friction[g]), cfg.dt)
+            lin[g, :2] = (pushed[g] * (speed / u)).to(lin.dtype)
+        new = new.replace(linear_velocity=lin)
     if cfg.velocity_gain > 0 and fit:
         # alpha-beta filter: a correction of the predicted position also corrects the
         # velocity the dynamics carries on with (along the ground)
@@ -369,4 +406,4 @@ def observe(
     return observe_step(predict, state, images, cameras, masks, **kwargs)[0]
 
 
-__all__ = ["Predict", "Segment", "StepInfo", "observe", "observe_step"]
+__all__ = ["Predict", "Segment", "StepInfo", "observe", "observe_step", "push_velocities"]
