@@ -34,8 +34,10 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     run = args.out or Path(tempfile.mkdtemp()) / "run"
-    metrics = reconstruct(args.data, run, preset(args.preset))
-    print(f"PSNR {metrics['psnr']:.2f} dB, object IoU {metrics['mean_object_iou']:.3f}")
+    # resume=True: a finished --out of the same data is reused, an interrupted one resumed
+    metrics = reconstruct(args.data, run, preset(args.preset), resume=True)
+    iou = metrics["mean_object_iou"]  # None when no held-out view shows an object
+    print(f"PSNR {metrics['psnr']:.2f} dB, object IoU " + ("-" if iou is None else f"{iou:.3f}"))
 
     state, _ = load_state(run / "state.pt")
     print("groups:", dict(zip(state.object_ids.tolist(), state.object_names, strict=True)))

@@ -33,7 +33,9 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     run = args.out or Path(tempfile.mkdtemp()) / "run"
-    reconstruct(args.data, run, preset(args.preset), progress=False, log=lambda *a: None)
+    # resume=True: a finished --out of the same data is reused, an interrupted one resumed
+    reconstruct(args.data, run, preset(args.preset), resume=True, progress=False,
+                log=lambda *a: None)  # fmt: skip
     wm = WorldModel.load(run)  # the shipped dynamics model, in its default mode
     episode = load_dataset(args.data).episode
     steps = min(args.steps, len(episode) - 1)

@@ -246,7 +246,7 @@ def load_episodes(
 
     from spatialwm.data import load_dataset
     from spatialwm.errors import InputError
-    from spatialwm.recon import preset, reconstruct
+    from spatialwm.recon import preset, reconstruct, run_finished
 
     datasets = [load_dataset(e) for e in paths]  # every input checked first
     for e, ds in zip(paths, datasets, strict=True):
@@ -255,7 +255,7 @@ def load_episodes(
     out = []
     for e, ds in zip(paths, datasets, strict=True):
         run_dir = Path(runs) / Path(e).resolve().name
-        if not ((run_dir / "metrics.json").exists() and not (run_dir / "checkpoint.pt").exists()):
+        if not run_finished(run_dir):
             log(f"reconstructing {e} ({preset_name}) into {run_dir}")
             cfg = preset(preset_name) if steps is None else preset(preset_name, steps=steps)
             reconstruct(e, run_dir, cfg, resume=True, progress=False, log=log)

@@ -14,7 +14,7 @@ import torch
 from spatialwm.cli import main
 from spatialwm.errors import DatasetError, InputError
 from spatialwm.generate import GenerateConfig, generate
-from spatialwm.recon import preset, reconstruct
+from spatialwm.recon import preset, reconstruct, run_finished
 from spatialwm.scene.io import load_state
 from spatialwm.scene.ply import read_splat_ply
 from spatialwm.scene.state import world_gaussians
@@ -40,6 +40,7 @@ def test_end_to_end(tiny, tmp_path):
     for name in ("config.json", "state.pt", "scene.ply", "metrics.json"):
         assert (run / name).exists(), name
     assert not (run / "checkpoint.pt").exists()  # removed once the outputs are written
+    assert run_finished(run) and not run_finished(tmp_path / "none")
     assert m["test_views"] == 2 and m["train_views"] == 8 and m["steps"] == 60
     assert m["psnr"] > 18 and m["ssim"] > 0.5  # a trained scene, not the initial blur
     assert m["mean_object_iou"] > 0.3 and set(m["mask_iou"]) == {"1", "2"}
@@ -89,6 +90,7 @@ def test_resume_after_kill_matches_uninterrupted(tiny, tmp_path):
     assert ckpt["step"] == 17  # debug preset checkpoints every step
     with pytest.raises(InputError, match="--resume"):
         reconstruct(tiny, tmp_path / "b", cfg, progress=False, log=_quiet)
+    assert not run_finished(tmp_path / "b")  # killed: its checkpoint is left
     with pytest.raises(DatasetError, match="other settings"):  # refused, before any work
         reconstruct(tiny, tmp_path / "b", preset("debug", steps=31), resume=True,
                     progress=False, log=_quiet)  # fmt: skip

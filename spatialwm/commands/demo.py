@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     import shutil
 
     from spatialwm.data.io import read_json
-    from spatialwm.recon import preset, reconstruct
+    from spatialwm.recon import preset, reconstruct, run_finished
 
     out = Path(args.out)
     data = Path(args.data) if args.data else _SAMPLE
@@ -70,8 +70,7 @@ def run(args: argparse.Namespace) -> int:
     if args.force and run_dir.exists():
         shutil.rmtree(run_dir)
     cfg = preset(args.preset)
-    finished = (run_dir / "metrics.json").exists() and not (run_dir / "checkpoint.pt").exists()
-    if finished:
+    if run_finished(run_dir):
         m = read_json(run_dir / "metrics.json")
         iou = m.get("mean_object_iou")
         print(

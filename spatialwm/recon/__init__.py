@@ -5,6 +5,6 @@ evaluate on held-out views, export); :func:`preset` gives its settings.
 """
 
 from spatialwm.recon.config import PRESETS, ReconConfig, preset
-from spatialwm.recon.pipeline import reconstruct
+from spatialwm.recon.pipeline import reconstruct, run_finished
 
-__all__ = ["PRESETS", "ReconConfig", "preset", "reconstruct"]
+__all__ = ["PRESETS", "ReconConfig", "preset", "reconstruct", "run_finished"]

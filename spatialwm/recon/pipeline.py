@@ -85,6 +85,13 @@ def resolve_device(device: str) -> torch.device:
     return torch.device(device)
 
 
+def run_finished(run: str | os.PathLike) -> bool:
+    """Whether the run folder ``run`` holds a finished reconstruction (its metrics written,
+    no checkpoint of an interrupted run left)."""
+    paths = RunPaths(Path(run))
+    return paths.metrics.exists() and not paths.checkpoint.exists()
+
+
 def _check_out(paths: RunPaths, resume: bool) -> None:
     if not paths.root.exists():
         return
@@ -147,7 +154,7 @@ def reconstruct(
             str(i): n for i, n in zip(capture.object_ids, capture.object_names, strict=True)
         },
     }
-    if resume and paths.metrics.exists() and not paths.checkpoint.exists():
+    if resume and run_finished(paths.root):
         log(f"{paths.root}: the run is already finished; nothing to resume")
         return read_json(paths.metrics)
 
