@@ -4,6 +4,7 @@
     python benchmarks/track.py eval EP... --runs RUNS     # the README table and AUC
     python benchmarks/track.py bound EP... --runs RUNS    # what amodal IoU a pose error allows
     python benchmarks/track.py colours EP... --runs RUNS  # what the colour gate separates
+    python benchmarks/track.py pushes EP...               # friction from a push's first step
 
 ``eval``: every ``EP`` is a possible ``occlusion`` episode reconstructed in ``RUNS/<name>``;
 its impossible variants ``EP_remove`` / ``EP_teleport`` (``spatialwm generate --violation``,
@@ -23,6 +24,13 @@ each object should show in that camera (rendered alone, ``views.seen_colours``) 
 the object's base colour (SH degree 0, ``state.object_colours``), for the segment's own
 object and for the others: the distances the association's colour gate must tell apart.
 ``RUNS/<name>`` as in ``eval``; an episode whose reconstruction is not there uses ``--run``.
+
+``pushes``: every push along the ground in the episodes' true trajectories: the friction its
+first step gives (``slides.friction_of_push``, the object's positions at the push and one
+step later) and the object's true slide along the push (until its next action, at most 6
+steps) against the slide at constant deceleration predicted from that friction and from
+``--friction`` (the floor's, 0.6 by default): what the observe loop gains by measuring it.
+No reconstruction needed.
 
 ``speed``: a 6-object reconstruction (default ``outputs/demo/run``, the demo's tabletop), two
 of its cameras at 320x240, objects displaced by 1-2 cm from the prediction, masks given;
@@ -245,6 +253,54 @@ def colours(args) -> int:
     return 0
 
 
+def pushes(args) -> int:
+    import numpy as np
+
+    from spatialwm.data import load_dataset
+    from spatialwm.data.actions import PushAction
+    from spatialwm.dynamics.slides import GRAVITY, friction_of_push
+
+    def slide(u: float, mu: float) -> float:  # from speed u to rest at deceleration mu g
+        return u * u / (2.0 * mu * GRAVITY)
+
+    rows = []
+    print("| episode | step | object | speed m/s | first-step friction | true slide cm | "
+          "predicted with it | with the floor's |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|")
+    for ep in args.episodes:
+        steps = load_dataset(ep, check_files=False).episode.steps
+        for t, s in enumerate(steps[:-1]):
+            for a in s.actions:
+                if not isinstance(a, PushAction) or abs(a.velocity[2]) > 1e-9:
+                    continue
+                o, v = a.object, torch.tensor(a.velocity[:2], dtype=torch.float64)
+                end = t + 1
+                while end < min(len(steps) - 1, t + 6) and not any(
+                    getattr(b, "object", None) == o for b in steps[end].actions
+                ):
+                    end += 1
+                xy = torch.tensor([steps[k].objects[o].position[:2] for k in (t, t + 1)],
+                                  dtype=torch.float64)  # fmt: skip
+                mu = friction_of_push(xy, v, args.dt)
+                if mu is None:
+                    continue
+                u = float(v.norm())
+                along = v / u
+                true = float((torch.tensor(steps[end].objects[o].position[:2],
+                                           dtype=torch.float64) - xy[0]) @ along)  # fmt: skip
+                rows.append((true, slide(u, mu), slide(u, args.friction)))
+                print(f"| {Path(ep).name} | {t} | {o} | {u:.2f} | {mu:.2f} | {100 * true:.1f} | "
+                      f"{100 * rows[-1][1]:.1f} | {100 * rows[-1][2]:.1f} |")  # fmt: skip
+    if not rows:
+        print("no push along the ground with a clean first step")
+        return 1
+    a = np.array(rows)
+    print(f"\n{len(a)} pushes: mean |slide error| {100 * np.abs(a[:, 1] - a[:, 0]).mean():.2f} cm "
+          f"with the first step's friction, {100 * np.abs(a[:, 2] - a[:, 0]).mean():.2f} cm with "
+          f"{args.friction}")  # fmt: skip
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="what", required=True)
@@ -273,8 +329,13 @@ def main(argv: list[str] | None = None) -> int:
     co.add_argument("episodes", nargs="+")
     co.add_argument("--runs", required=True)
     co.add_argument("--run", default=None, help="reconstruction of episodes not in --runs")
+    pu = sub.add_parser("pushes")
+    pu.add_argument("episodes", nargs="+")
+    pu.add_argument("--friction", type=float, default=0.6, help="the floor's friction (0.6)")
+    pu.add_argument("--dt", type=float, default=0.1, help="seconds per step (0.1)")
     args = ap.parse_args(argv)
-    return {"speed": speed, "eval": evaluate, "bound": bound, "colours": colours}[args.what](args)
+    run = {"speed": speed, "eval": evaluate, "bound": bound, "colours": colours, "pushes": pushes}
+    return run[args.what](args)
 
 
 if __name__ == "__main__":

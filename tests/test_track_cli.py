@@ -107,3 +107,20 @@ def test_example_04_object_permanence(tmp_path, capsys):
     assert mod["main"](["--preset", "debug", "--steps", "2", "--out", str(tmp_path / "run")]) == 0
     out = capsys.readouterr().out
     assert "step  2: mean error" in out and "kept 5 of 5 objects" in out
+
+
+def test_benchmark_pushes_measures_the_first_steps(episode, capsys):
+    # benchmarks/track.py pushes: every ground push of the episode's truth, its first
+    # step's friction (the generator's floor is 0.6) and the slides predicted from it
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "track.py"
+    spec = importlib.util.spec_from_file_location("bench_track", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    data, _ = episode
+    assert bench.main(["pushes", str(data)]) == 0
+    rows = [r.split("|") for r in capsys.readouterr().out.splitlines() if r.startswith("| occ")]
+    assert rows
+    for r in rows:
+        assert 0.3 < float(r[5]) < 2.5 and float(r[6]) > 0  # friction, true slide (cm)
