@@ -359,12 +359,14 @@ def observe_step(
             new = new.replace(friction=friction.clone())
         # a measured push also says how fast the object still goes: the dynamics stepped it
         # with the old friction
-        lin = new.linear_velocity.clone()
-        for g in (g for g in used if g in pushed):
-            u = float(pushed[g].norm())
-            speed = push_speed(u, float(friction[g]), cfg.dt)
-            lin[g, :2] = (pushed[g] * (speed / u)).to(lin.dtype)
-        new = new.replace(linear_velocity=lin)
+        measured = [g for g in used if g in pushed]
+        if measured:
+            lin = new.linear_velocity.clone()
+            for g in measured:
+                u = float(pushed[g].norm())
+                speed = push_speed(u, float(friction[g]), cfg.dt)
+                lin[g, :2] = (pushed[g] * (speed / u)).to(lin.dtype)
+            new = new.replace(linear_velocity=lin)
     if cfg.velocity_gain > 0 and fit:
         # alpha-beta filter: a correction of the predicted position also corrects the
         # velocity the dynamics carries on with (along the ground)
