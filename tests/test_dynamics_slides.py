@@ -11,7 +11,13 @@ import pytest
 import torch
 from conftest import coulomb_slide
 
-from spatialwm.dynamics.slides import friction_of_push, friction_of_slide, slide_friction
+from spatialwm.dynamics.slides import (
+    friction_of_push,
+    friction_of_slide,
+    push_step,
+    slide_friction,
+    still_sliding,
+)
 
 DT = 0.1
 
@@ -70,3 +76,23 @@ def test_dirty_push_starts_give_nothing():
     unseen[1] = math.nan
     assert friction_of_push(unseen, v, DT) is None
     assert friction_of_push(xy[[0, 0]], v, DT) is None  # did not move: held, not slid
+
+
+def test_a_push_step_is_still_sliding_only_when_clean_and_not_stopped():
+    direction = torch.tensor([0.6, 0.8], dtype=torch.float64)
+    for mu, v0, sliding in (
+        (0.6, 2.2, True),
+        (1.8, 2.0, True),
+        (2.5, 1.5, False),
+        (0.8, 0.6, False),
+    ):
+        xy = coulomb_slide(mu, v0, 1)
+        u, s = push_step(xy, v0 * direction, DT)
+        assert u == pytest.approx(v0) and s == pytest.approx(float((xy[1] - xy[0]).norm()))
+        assert still_sliding(xy, v0 * direction, DT) is sliding, (mu, v0)
+    xy = coulomb_slide(0.6, 2.2, 1)
+    turned = xy.clone()
+    turned[1] = xy[0] + torch.tensor([0.16, -0.02], dtype=torch.float64)
+    assert push_step(turned, 2.2 * direction, DT) is None
+    assert not still_sliding(turned, 2.2 * direction, DT)
+    assert not still_sliding(xy, 0.5 * 2.2 * direction, DT)  # further than the push goes

@@ -115,3 +115,40 @@ def test_a_push_seen_for_one_step_measures_the_friction_and_the_speed_left():
         observe_step(pushed, ts, images, cams, masks, pushes={oid: (0.0, math.inf, 0.0)})
     with pytest.raises(InputError, match="unknown object id 99"):
         observe_step(pushed, ts, images, cams, masks, pushes={99: push})
+
+
+def test_a_push_not_measured_still_leaves_the_speed_its_friction_allows():
+    # the dynamics leaves a pushed object too slow after the push's step (as the learned part
+    # may: 60% of the speed here) and the push cannot be measured (the object's position
+    # before it is unknown), but the step was a free slide still going at its end: the
+    # velocity the loop carries on with is what the friction estimate leaves of the push.
+    # A push whose step stops short (it hit something) keeps the dynamics' velocity.
+    s0 = scene([(-0.2, -0.3), (-0.25, 0.2)])
+    cams = cameras()
+    oid, push = int(s0.object_ids[1]), (0.0, 2.2, 0.0)
+
+    def slow(state):
+        v = state.linear_velocity.clone()
+        v[1] = torch.tensor(push, dtype=v.dtype)
+        out = _coulomb(state.replace(linear_velocity=v))
+        return out.replace(linear_velocity=0.6 * out.linear_velocity)
+
+    def blocked(state):  # 3 cm along the push, then stopped
+        pos = state.positions.clone()
+        pos[1, 1] += 0.03
+        return state.replace(positions=pos, step=state.step + 1)
+
+    ts = track_state(s0, static=[WALL], friction=0.6)
+    ts = ts.replace(history=torch.full_like(ts.history, math.nan))  # not seen before
+    for dynamics, expected in ((slow, push_speed(2.2, 0.6, DT)), (blocked, 0.0)):
+        truth = dynamics(s0.replace(friction=torch.full((s0.num_groups,), 0.6)))
+        images, masks, _ = observe_truth(truth, cams)
+        out, _ = observe_step(dynamics, ts, images, cams, masks, pushes={oid: push})
+        assert float(out.friction[1]) == pytest.approx(0.6)  # nothing measured
+        assert float(out.scene.linear_velocity[1, 1]) == pytest.approx(expected, abs=1e-5)
+        assert float(out.scene.linear_velocity[1, 0]) == pytest.approx(0.0, abs=1e-6)
+    # without a push the dynamics' velocity stays
+    out, _ = observe_step(slow, ts, images, cams, masks)
+    assert float(out.scene.linear_velocity[1, 1]) == pytest.approx(
+        0.6 * push_speed(2.2, 0.6, DT), abs=1e-5
+    )

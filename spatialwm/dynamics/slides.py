@@ -27,7 +27,14 @@ from torch import Tensor
 
 from spatialwm.dynamics.prior import GRAVITY as GRAVITY_Z
 
-__all__ = ["GRAVITY", "friction_of_push", "friction_of_slide", "slide_friction"]
+__all__ = [
+    "GRAVITY",
+    "friction_of_push",
+    "friction_of_slide",
+    "push_step",
+    "slide_friction",
+    "still_sliding",
+]
 
 GRAVITY = abs(GRAVITY_Z)  # m/s^2, the prior's
 
@@ -48,15 +55,15 @@ def friction_of_slide(
     return (n1 - n2) / (GRAVITY * dt * dt)
 
 
-def friction_of_push(
+def push_step(
     xy: Tensor, velocity: Tensor, dt: float, *, min_step: float = 0.02, lateral: float = 0.25
-) -> float | None:
-    """Friction of the first step of a slide that a push started: ``xy [2, 2]`` ground
-    positions when the push set the ground velocity ``velocity [2]`` (m/s) and ``dt``
-    later. ``None`` if that is not a clean start: a position unknown, a push or a
-    displacement shorter than ``min_step``, a displacement off the push's line by more than
-    ``lateral`` of its length (turned by a collision), or longer than the push can slide
-    in ``dt`` (no friction makes an object faster)."""
+) -> tuple[float, float] | None:
+    """The first step of a slide that a push started, if it is a clean one: ``xy [2, 2]``
+    ground positions when the push set the ground velocity ``velocity [2]`` (m/s) and
+    ``dt`` later. Returns ``(push speed u, displacement s along the push)``, or ``None``: a
+    position unknown, a push or a displacement shorter than ``min_step``, a displacement
+    off the push's line by more than ``lateral`` of its length (turned by a collision), or
+    longer than the push can slide in ``dt`` (no friction makes an object faster)."""
     if not (bool(torch.isfinite(xy).all()) and bool(torch.isfinite(velocity).all())):
         return None
     v = velocity.double()
@@ -69,6 +76,26 @@ def friction_of_push(
     side = float((d - s * along).norm())
     if s < min_step or side > lateral * s or s > u * dt:
         return None
+    return u, s
+
+
+def still_sliding(xy: Tensor, velocity: Tensor, dt: float) -> bool:
+    """Whether ``xy [2, 2]`` is a clean first step (:func:`push_step`) at whose end the
+    object still slides (it covered over half of ``u dt``: at constant deceleration one
+    that stops within the step covers at most half)."""
+    step = push_step(xy, velocity, dt)
+    return step is not None and step[1] > 0.5 * step[0] * dt
+
+
+def friction_of_push(
+    xy: Tensor, velocity: Tensor, dt: float, *, min_step: float = 0.02, lateral: float = 0.25
+) -> float | None:
+    """Friction of the first step of a slide that a push started (``xy [2, 2]``,
+    ``velocity [2]`` as in :func:`push_step`); ``None`` if that is not a clean start."""
+    step = push_step(xy, velocity, dt, min_step=min_step, lateral=lateral)
+    if step is None:
+        return None
+    u, s = step
     if s > 0.5 * u * dt:  # still sliding at the end of the step
         return 2.0 * (u * dt - s) / (GRAVITY * dt * dt)
     return u * u / (2.0 * s * GRAVITY)  # stopped within it

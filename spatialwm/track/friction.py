@@ -24,9 +24,10 @@ step (the push's speed is known: :func:`~spatialwm.dynamics.slides.friction_of_p
 twice the variance of a displacement difference: a runner pushed behind an occluder is
 hidden from the next step on, and its slide there is predicted with its own friction
 (one on the held-out occlusion episodes grips like 1.07, the floor's 0.6 would send it
-17 cm too far). The loop then also sets the object's velocity along the push to what the
-estimate leaves of the push after one step: the dynamics' velocity was stepped with the
-old friction.
+17 cm too far). After any push whose first step was a free slide still going at its end
+(measured, or seen or predicted so), the loop also sets the object's velocity along the
+push to what the estimate leaves of the push after one step: the dynamics' own velocity
+was stepped with the old friction, and its learned part slows pushed objects.
 
 Only clean slides count (see :mod:`spatialwm.dynamics.slides`), and a measurement more than
 3 std from the estimate (a collision) is dropped. The filter starts at the dynamics model's
