@@ -152,3 +152,29 @@ def test_a_push_not_measured_still_leaves_the_speed_its_friction_allows():
     assert float(out.scene.linear_velocity[1, 1]) == pytest.approx(
         0.6 * push_speed(2.2, 0.6, DT), abs=1e-5
     )
+
+
+def test_a_push_seen_well_whose_measurement_is_rejected_keeps_the_dynamics_speed():
+    # seen well before and after its push, an object that grips like 2.0 (the estimate is
+    # 0.6: the filter rejects the measurement as a collision would be): the estimate does
+    # not describe that step, so its speed is not taken from the estimate either
+    s0 = scene([(-0.2, -0.3), (-0.25, 0.2)])
+    cams = cameras()
+    oid, push = int(s0.object_ids[1]), (0.0, 2.2, 0.0)
+
+    def slow(state):
+        v = state.linear_velocity.clone()
+        v[1] = torch.tensor(push, dtype=v.dtype)
+        out = _coulomb(state.replace(linear_velocity=v))
+        return out.replace(linear_velocity=0.6 * out.linear_velocity)
+
+    ts = track_state(s0, static=[WALL], friction=0.6)
+    images, masks, _ = observe_truth(s0, cams)
+    ts, _ = observe_step(lambda s: s.replace(step=s.step + 1), ts, images, cams, masks)
+    truth = slow(s0.replace(friction=torch.full((s0.num_groups,), 2.0)))
+    images, masks, _ = observe_truth(truth, cams)
+    out, info = observe_step(slow, ts, images, cams, masks, pushes={oid: push})
+    assert bool(info.seen[1]) and float(info.visibility[1].max()) > 0.5
+    assert float(out.friction[1]) == pytest.approx(0.6)  # rejected
+    expected = float(slow(ts.scene).linear_velocity[1, 1])
+    assert float(out.scene.linear_velocity[1, 1]) == pytest.approx(expected, abs=1e-5)

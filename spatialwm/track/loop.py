@@ -361,15 +361,21 @@ def observe_step(
         # a push set the object's velocity, so one step of sliding later it goes at what its
         # friction leaves of the push: the dynamics' own velocity is slower (its learned part
         # may slow an object, never speed it up; 1.28 m/s after one step of a 2.1 m/s push
-        # whose truth goes on at 1.5). For a push measured from that step, and for one whose
-        # step (seen, or predicted when not seen well) was a free slide still going at its
-        # end; not for one that hit something within the step.
+        # whose truth goes on at 1.5). For a push measured from that step; and for one not
+        # seen well at both ends of the step (nothing measured it) whose step, as the loop
+        # ends it (a sliver's shift or the prediction), was a free slide still going at its
+        # end. Not for one that hit something within the step, nor for one seen well whose
+        # measurement the filter rejected (it grips far harder than the estimate).
+        seen_both = torch.isfinite(history[:, 1:]).all(dim=(1, 2))
         slid = [
             g
             for g in pushed
             if g in used  # measured by the push (update_friction's pushes=)
-            or still_sliding(
-                torch.stack([prev.positions[g, :2], new.positions[g, :2]]), pushed[g], cfg.dt
+            or (
+                not bool(seen_both[g])
+                and still_sliding(
+                    torch.stack([prev.positions[g, :2], new.positions[g, :2]]), pushed[g], cfg.dt
+                )
             )
         ]
         if slid:
