@@ -227,8 +227,24 @@ class WorldModel:
 
         if isinstance(state, SceneState):  # the friction estimate starts at the model's
             state = track_state(state, friction=self.model.floor_friction)
-        return observe(lambda s: self.step(s, actions), state, images, cameras, masks,
-                       known_cameras=self.cameras, pushes=push_velocities(actions))  # fmt: skip
+        predict, hidden = self.observe_dynamics(actions)
+        return observe(predict, state, images, cameras, masks, known_cameras=self.cameras,
+                       pushes=push_velocities(actions), predict_hidden=hidden)  # fmt: skip
+
+    def observe_dynamics(self, actions: StepActions = None):
+        """The dynamics object permanence predicts one step with: ``(predict,
+        predict_hidden)`` for :func:`~spatialwm.track.observe_step`. ``predict`` is this
+        model's :meth:`step`; in mode ``prior+learned``, ``predict_hidden`` (for the objects no
+        camera saw at the last step) is the physics prior alone, else ``None``. The learned
+        part was trained on push episodes, where a pushed object soon meets another: on a
+        free slide it bends the path and stops it short, and while an object is hidden no
+        view corrects that (held-out occlusion episodes: hidden error 2.83 -> 2.53 cm, its
+        sideways part 1.50 -> 0.95 cm)."""
+        predict = lambda s: self.step(s, actions)  # noqa: E731
+        if self.mode != "prior+learned":
+            return predict, None
+        prior = self.with_mode("prior")
+        return predict, lambda s: prior.step(s, actions)
 
     # -------------------------------------------------------------------- object frames
     def object_poses(self, state: SceneState) -> dict[int, list[float]]:

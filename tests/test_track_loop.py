@@ -82,6 +82,40 @@ def test_hidden_object_is_kept_and_reappears_under_its_id():
     assert 0.01 < _err(ts_h, truth_h, 1) < 0.15
 
 
+def test_hidden_objects_are_predicted_by_predict_hidden():
+    # the dynamics carries cube 1 at 0.8x its true speed; a second one that knows its speed
+    # is used for it only while no camera sees it, so hidden it stays on the truth; the
+    # visible cube is never taken from it. (Its first hidden step is the slow dynamics':
+    # it was seen at the step before.)
+    starts = {1: (0.08, -0.32), 2: (-0.15, 0.25)}
+    vel = {1: (0.0, 1.0), 2: (0.0, 0.0)}
+    s0 = scene(list(starts.values()))
+    cams = cameras()
+    g1, g2 = s0.group_of(1), s0.group_of(2)
+
+    def exact(state):
+        lin = state.linear_velocity.clone()
+        lin[g1] = torch.tensor([0.0, 1.0, 0.0])
+        lin[g2] = torch.tensor([0.5, 0.0, 0.0])  # wrong for cube 2: must not be used
+        return _constant_velocity(state.replace(linear_velocity=lin))
+
+    ts, hidden_errors = _start(s0, vel), []
+    for t in range(1, 8):
+        truth = with_positions(s0, {1: (0.08, -0.32 + DT * t), 2: (-0.15, 0.25)})
+        images, m, _ = observe_truth(truth, cams, seed=t)
+        was_hidden = int(ts.hidden_steps[g1]) > 0
+        ts, info = observe_step(_constant_velocity, ts, images, cams, m, predict_hidden=exact)
+        if was_hidden and not bool(info.seen[1]):
+            hidden_errors.append(_err(ts, truth, 1))
+            assert float(ts.scene.linear_velocity[g1, 1]) == pytest.approx(1.0)
+        assert _err(ts, truth, 2) < 0.01
+    assert len(hidden_errors) >= 2, hidden_errors
+    assert max(hidden_errors) - min(hidden_errors) < 0.002, hidden_errors  # 2 cm a step without
+    with pytest.raises(InputError, match="predict_hidden"):
+        observe_step(_constant_velocity, ts.replace(hidden_steps=ts.hidden_steps + 1), images,
+                     cams, m, predict_hidden=lambda s: scene([(0.0, 0.0)]))  # fmt: skip
+
+
 def test_two_identical_cubes_crossing_behind_the_wall_keep_their_ids():
     starts = {1: (0.07, -0.32), 2: (0.15, 0.32)}
     vel = {1: (0.0, 1.0), 2: (0.0, -1.0)}

@@ -72,6 +72,18 @@ def test_steps_are_pure_and_deterministic(pushed):
     assert not torch.equal(branch[1].positions, a[2].positions)
 
 
+def test_observe_predicts_hidden_objects_with_the_prior_alone(pushed):
+    _, run = pushed
+    wm = WorldModel.load(run).with_mode("prior+learned")
+    s0 = wm.state
+    acts = [PushAction(int(s0.object_ids[1]), (1.0, 0.0, 0.0))]
+    predict, hidden = wm.observe_dynamics(acts)
+    assert torch.equal(predict(s0).positions, wm.step(s0, acts).positions)
+    assert torch.equal(hidden(s0).positions, wm.with_mode("prior").step(s0, acts).positions)
+    for mode in ("prior", "learned"):
+        assert wm.with_mode(mode).observe_dynamics(acts)[1] is None
+
+
 def test_short_rollout_against_ground_truth(pushed):
     data, run = pushed
     ds = load_dataset(data)

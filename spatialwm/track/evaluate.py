@@ -134,8 +134,11 @@ def track_episode(
             if masks:
                 obs_masks = torch.stack([_relabel(m, rng)[0] for m in gt_masks])
             acts = list(ep.steps[t - 1].actions)
-            ts, info = observe_step(lambda s, a=acts: wm.step(s, a), ts, images, cam_objs,
-                                    obs_masks, pushes=push_velocities(acts))  # fmt: skip
+            predict, hidden = wm.observe_dynamics(acts)
+            ts, info = observe_step(
+                predict, ts, images, cam_objs, obs_masks,
+                pushes=push_velocities(acts), predict_hidden=hidden,
+            )  # fmt: skip
         poses = wm.object_poses(ts.scene)
         truth = ep.steps[t]
         rec = {

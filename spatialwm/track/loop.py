@@ -158,6 +158,18 @@ def _ground_pushes(
     return out
 
 
+def _with_rows(state: SceneState, source: SceneState, groups: Sequence[int]) -> SceneState:
+    """``state`` with the poses and velocities of ``groups`` taken from ``source``."""
+    idx = torch.as_tensor(list(groups), dtype=torch.long)
+    fields = ("positions", "orientations", "linear_velocity", "angular_velocity")
+    out = {}
+    for name in fields:
+        t = getattr(state, name).clone()
+        t[idx] = getattr(source, name)[idx].to(t.dtype)
+        out[name] = t
+    return state.replace(**out)
+
+
 def observe_step(
     predict: Predict,
     state: SceneState | TrackState,
@@ -168,6 +180,7 @@ def observe_step(
     known_cameras: Mapping[str, Camera] | None = None,
     rotation: str = "yaw",
     pushes: Mapping[int, Sequence[float]] | None = None,
+    predict_hidden: Predict | None = None,
 ) -> tuple[TrackState, StepInfo]:
     """One predict / associate / correct step.
 
@@ -184,6 +197,11 @@ def observe_step(
             start of this step (the step's ``push`` actions, :func:`push_velocities`): an
             object seen well before and after its push along the ground measures its
             friction from that first step (:mod:`spatialwm.track.friction`).
+        predict_hidden: optional dynamics for the objects no camera saw at the last step
+            (``hidden_steps > 0``): their predicted poses and velocities are taken from it
+            (:meth:`~spatialwm.world.WorldModel.observe` passes the physics prior alone,
+            whose free slides bend and stop short less than with the learned part, which
+            no view corrects while they are hidden).
 
     Returns:
         ``(new tracking state, StepInfo)``.
@@ -200,15 +218,19 @@ def observe_step(
         raise InputError("observe: the dynamics returned a state with other objects")
     m = prev.num_groups
     static = [prev.group_of(i) for i in sorted(ts.static)]
+    if predict_hidden is not None:
+        hid = [g for g in range(1, m) if int(ts.hidden_steps[g]) > 0 and g not in static]
+        if hid:
+            alt = predict_hidden(prev)
+            if not isinstance(alt, SceneState) or not torch.equal(alt.object_ids, prev.object_ids):
+                raise InputError("observe: predict_hidden returned a state with other objects")
+            pred = _with_rows(pred, alt, hid)
     if static:
-        pos, quat = pred.positions.clone(), pred.orientations.clone()
-        lin, ang = pred.linear_velocity.clone(), pred.angular_velocity.clone()
-        for g in static:
-            pos[g], quat[g] = prev.positions[g], prev.orientations[g]
-            lin[g], ang[g] = 0.0, 0.0
-        pred = pred.replace(
-            positions=pos, orientations=quat, linear_velocity=lin, angular_velocity=ang
+        still = prev.replace(
+            linear_velocity=torch.zeros_like(prev.linear_velocity),
+            angular_velocity=torch.zeros_like(prev.angular_velocity),
         )
+        pred = _with_rows(pred, still, static)
     if rotation == "yaw":
         pred = keep_on_ground(pred, prev, [g for g in range(1, m) if g not in static],
                               settle_down=True)  # fmt: skip
