@@ -19,7 +19,7 @@ dataset's frame; otherwise both frames are taken to be the same.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -231,7 +231,9 @@ class WorldModel:
         return observe(predict, state, images, cameras, masks, known_cameras=self.cameras,
                        pushes=push_velocities(actions), predict_hidden=hidden)  # fmt: skip
 
-    def observe_dynamics(self, actions: StepActions = None):
+    def observe_dynamics(
+        self, actions: StepActions = None
+    ) -> tuple[Callable[[SceneState], SceneState], Callable[[SceneState], SceneState] | None]:
         """The dynamics object permanence predicts one step with: ``(predict,
         predict_hidden)`` for :func:`~spatialwm.track.observe_step`. ``predict`` is this
         model's :meth:`step`; in mode ``prior+learned``, ``predict_hidden`` (for the objects no

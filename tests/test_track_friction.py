@@ -117,21 +117,34 @@ def test_a_push_seen_for_one_step_measures_the_friction_and_the_speed_left():
         observe_step(pushed, ts, images, cams, masks, pushes={99: push})
 
 
-def test_a_push_not_measured_still_leaves_the_speed_its_friction_allows():
-    # the dynamics leaves a pushed object too slow after the push's step (as the learned part
-    # may: 60% of the speed here) and the push cannot be measured (the object's position
-    # before it is unknown), but the step was a free slide still going at its end: the
-    # velocity the loop carries on with is what the friction estimate leaves of the push.
-    # A push whose step stops short (it hit something) keeps the dynamics' velocity.
+def _push_scene():
+    """A cube at rest by the wall, to be pushed at 2.2 m/s along +y: ``(state, cameras,
+    its id, the push)``."""
     s0 = scene([(-0.2, -0.3), (-0.25, 0.2)])
-    cams = cameras()
-    oid, push = int(s0.object_ids[1]), (0.0, 2.2, 0.0)
+    return s0, cameras(), int(s0.object_ids[1]), (0.0, 2.2, 0.0)
+
+
+def _slow_push(push):
+    """Dynamics that pushes the cube (group 1) at ``push``, slides it, and leaves it 60% of
+    its speed (as the learned part may)."""
 
     def slow(state):
         v = state.linear_velocity.clone()
         v[1] = torch.tensor(push, dtype=v.dtype)
         out = _coulomb(state.replace(linear_velocity=v))
         return out.replace(linear_velocity=0.6 * out.linear_velocity)
+
+    return slow
+
+
+def test_a_push_not_measured_still_leaves_the_speed_its_friction_allows():
+    # the dynamics leaves a pushed object too slow after the push's step (as the learned part
+    # may: 60% of the speed here) and the push cannot be measured (the object's position
+    # before it is unknown), but the step was a free slide still going at its end: the
+    # velocity the loop carries on with is what the friction estimate leaves of the push.
+    # A push whose step stops short (it hit something) keeps the dynamics' velocity.
+    s0, cams, oid, push = _push_scene()
+    slow = _slow_push(push)
 
     def blocked(state):  # 3 cm along the push, then stopped
         pos = state.positions.clone()
@@ -158,15 +171,8 @@ def test_a_push_seen_well_whose_measurement_is_rejected_keeps_the_dynamics_speed
     # seen well before and after its push, an object that grips like 2.0 (the estimate is
     # 0.6: the filter rejects the measurement as a collision would be): the estimate does
     # not describe that step, so its speed is not taken from the estimate either
-    s0 = scene([(-0.2, -0.3), (-0.25, 0.2)])
-    cams = cameras()
-    oid, push = int(s0.object_ids[1]), (0.0, 2.2, 0.0)
-
-    def slow(state):
-        v = state.linear_velocity.clone()
-        v[1] = torch.tensor(push, dtype=v.dtype)
-        out = _coulomb(state.replace(linear_velocity=v))
-        return out.replace(linear_velocity=0.6 * out.linear_velocity)
+    s0, cams, oid, push = _push_scene()
+    slow = _slow_push(push)
 
     ts = track_state(s0, static=[WALL], friction=0.6)
     images, masks, _ = observe_truth(s0, cams)

@@ -158,6 +158,14 @@ def _ground_pushes(
     return out
 
 
+def _same_objects(pred, prev: SceneState, what: str) -> SceneState:
+    """``pred`` if it is a SceneState of ``prev``'s objects; else an InputError naming
+    ``what`` returned it."""
+    if not isinstance(pred, SceneState) or not torch.equal(pred.object_ids, prev.object_ids):
+        raise InputError(f"observe: {what} returned a state with other objects")
+    return pred
+
+
 def _with_rows(state: SceneState, source: SceneState, groups: Sequence[int]) -> SceneState:
     """``state`` with the poses and velocities of ``groups`` taken from ``source``."""
     idx = torch.as_tensor(list(groups), dtype=torch.long)
@@ -213,17 +221,13 @@ def observe_step(
         ts = ts.replace(boxes=box_rotations(ts.scene), ground_gap=ground_gaps(ts.scene))
     cfg = ts.config
     prev = ts.scene
-    pred = predict(prev)
-    if not isinstance(pred, SceneState) or not torch.equal(pred.object_ids, prev.object_ids):
-        raise InputError("observe: the dynamics returned a state with other objects")
+    pred = _same_objects(predict(prev), prev, "the dynamics")
     m = prev.num_groups
     static = [prev.group_of(i) for i in sorted(ts.static)]
     if predict_hidden is not None:
         hid = [g for g in range(1, m) if int(ts.hidden_steps[g]) > 0 and g not in static]
         if hid:
-            alt = predict_hidden(prev)
-            if not isinstance(alt, SceneState) or not torch.equal(alt.object_ids, prev.object_ids):
-                raise InputError("observe: predict_hidden returned a state with other objects")
+            alt = _same_objects(predict_hidden(prev), prev, "predict_hidden")
             pred = _with_rows(pred, alt, hid)
     if static:
         still = prev.replace(
