@@ -84,7 +84,13 @@ def still_sliding(xy: Tensor, velocity: Tensor, dt: float) -> bool:
     object still slides (it covered over half of ``u dt``: at constant deceleration one
     that stops within the step covers at most half)."""
     step = push_step(xy, velocity, dt)
-    return step is not None and step[1] > 0.5 * step[0] * dt
+    return step is not None and _sliding_at_end(*step, dt)
+
+
+def _sliding_at_end(u: float, s: float, dt: float) -> bool:
+    """A step from speed ``u`` covering ``s`` along the push ends still sliding: at constant
+    deceleration one that stops within the step covers at most half of ``u dt``."""
+    return s > 0.5 * u * dt
 
 
 def friction_of_push(
@@ -96,7 +102,7 @@ def friction_of_push(
     if step is None:
         return None
     u, s = step
-    if s > 0.5 * u * dt:  # still sliding at the end of the step
+    if _sliding_at_end(u, s, dt):
         return 2.0 * (u * dt - s) / (GRAVITY * dt * dt)
     return u * u / (2.0 * s * GRAVITY)  # stopped within it
 
