@@ -226,7 +226,7 @@ class WorldModel:
         from spatialwm.track import observe, push_velocities, track_state
 
         if isinstance(state, SceneState):  # the friction estimate starts at the model's
-            state = track_state(state, friction=self.model.floor_friction)
+            state = track_state(state, friction=self.model.floor)
         predict, hidden = self.observe_dynamics(actions)
         return observe(predict, state, images, cameras, masks, known_cameras=self.cameras,
                        pushes=push_velocities(actions), predict_hidden=hidden)  # fmt: skip

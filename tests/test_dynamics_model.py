@@ -21,6 +21,7 @@ from spatialwm.dynamics.model import (
     step_dynamics,
 )
 from spatialwm.dynamics.residual import ResidualNet
+from spatialwm.dynamics.slides import FloorFriction
 from spatialwm.errors import DatasetError, InputError
 from spatialwm.scene.state import quat_conjugate, quat_multiply, rotvec_from_quat
 
@@ -51,6 +52,11 @@ def test_round_trip(tmp_path):
     save_model(tmp_path / "f.json", DynamicsModel(m.params, slide_friction=0.61))
     floor = load_model(tmp_path / "f.json")
     assert floor.slide_friction == 0.61 and floor.floor_friction == 0.61
+    assert floor.floor == FloorFriction(0.61) and back.floor == FloorFriction(0.42)
+    both = DynamicsModel(m.params, slide_friction=0.61, slide_friction_spread=0.02,
+                         slide_friction_share=0.5)  # fmt: skip
+    save_model(tmp_path / "g.json", both)
+    assert load_model(tmp_path / "g.json").floor == FloorFriction(0.61, 0.02, 0.5)
     for a, b in ((m.residual, back.residual), (m.learned_only, back.learned_only)):
         for k, v in a.state_dict().items():
             assert torch.equal(v, b.state_dict()[k])
@@ -70,6 +76,7 @@ def test_shipped_default_model_loads():
     assert "command" in m.info and m.info["episodes"]  # it says how it was made
     assert m.residual is not None and m.learned_only is not None
     assert m.slide_friction is not None and 0.3 < m.slide_friction < 1.0
+    assert 0 < m.slide_friction_spread < 0.1 and 0 < m.slide_friction_share < 1
 
 
 def test_bad_files(tmp_path):
@@ -91,6 +98,11 @@ def test_bad_files(tmp_path):
                                "friction": 0.5, "density": 500, "slide_friction": 9}))  # fmt: skip
     with pytest.raises(DatasetError, match="slide_friction 9"):
         load_model(bad)
+    for key, value in (("slide_friction_spread", 0), ("slide_friction_share", 1.5)):
+        bad.write_text(json.dumps({"format": "spatialwm.dynamics_model", "version": 2,
+                                   "friction": 0.5, "density": 500, key: value}))  # fmt: skip
+        with pytest.raises(DatasetError, match=f"{key} {value}"):
+            load_model(bad)
     bad.write_text(json.dumps({"format": "spatialwm.dynamics_model", "version": 2,
                                "friction": 0.5, "density": 500, "geom": "sphere"}))  # fmt: skip
     with pytest.raises(DatasetError, match=r"bad\.json: geom must be one of .*'sphere'"):

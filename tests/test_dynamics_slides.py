@@ -12,6 +12,7 @@ import torch
 from conftest import coulomb_slide
 
 from spatialwm.dynamics.slides import (
+    floor_friction,
     friction_of_push,
     friction_of_slide,
     push_step,
@@ -50,6 +51,26 @@ def test_slide_friction_is_the_median_of_the_clean_slides():
     assert n == 3 * 3  # each slide of 4 steps has 3 triples, all still sliding at 3 m/s
     assert mu == pytest.approx(0.6, rel=1e-6)
     assert slide_friction([torch.zeros(5, 2)], DT) == (None, 0)
+
+
+def test_floor_friction_reads_the_sliders_spread_above_the_median():
+    # 12 sliders around 0.6 (0.59 .. 0.61) and 8 that roll (0.1 .. 0.4): the median sits
+    # among the sliders, the spread comes from those above it, rolling does not widen it
+    sliders = [0.59 + 0.02 * k / 11 for k in range(12)]
+    rollers = [0.1 + 0.3 * k / 7 for k in range(8)]
+    tracks = [coulomb_slide(mu, 3.0, 2, start=(k, 0.0)) for k, mu in enumerate(sliders + rollers)]
+    floor = floor_friction(tracks, DT)
+    values = torch.tensor(sorted(sliders + rollers), dtype=torch.float64)
+    assert floor.slides == 20 and floor.friction == pytest.approx(float(values.median()))
+    assert 0.002 < floor.spread < 0.02
+    # within 3 spreads of the median: sliders only
+    assert floor.share == pytest.approx(sum(abs(v - floor.friction) <= 3 * floor.spread
+                                            for v in sliders + rollers) / 20)  # fmt: skip
+    assert 0.3 < floor.share <= 0.6
+    assert slide_friction(tracks, DT) == (floor.friction, 20)  # the same median
+    few = floor_friction(tracks[:5], DT)  # under 10 slides: no spread
+    assert few.spread is None and few.share is None and few.slides == 5
+    assert floor_friction([torch.zeros(5, 2)], DT) is None
 
 
 def test_the_first_step_of_a_push_gives_its_friction():

@@ -9,33 +9,72 @@ import math
 import pytest
 import torch
 from conftest import WALL, cameras, coulomb_slide, observe_truth, scene
+from torch import Tensor
 
-from spatialwm.dynamics.slides import GRAVITY, friction_of_slide
+from spatialwm.dynamics.slides import GRAVITY, FloorFriction, friction_of_push, friction_of_slide
 from spatialwm.errors import InputError
 from spatialwm.track import observe_step, track_state
-from spatialwm.track.friction import push_speed, update_friction
+from spatialwm.track.friction import friction_belief, push_speed, update_friction
 
 DT = 0.1
 
 
 def test_filter_converges_and_gates_outliers():
     g = torch.Generator().manual_seed(0)
-    est, var = torch.tensor([0.6, 0.9]), torch.full((2,), 0.2**2)
+    belief = friction_belief(torch.tensor([0.6, 0.9]), 0.2)  # one broad filter each
     for k in range(12):
         xy = coulomb_slide(0.5, 2.0, 2, start=(0.1 * k, 0.0)) + 0.002 * torch.randn(
             3, 2, generator=g
         )
         hist = torch.stack([torch.full((3, 2), math.nan), xy.float()])
-        est, var, used = update_friction(est, var, hist, [0, 1], DT, noise=0.004)
+        belief, used = update_friction(belief, hist, [0, 1], DT, noise=0.004)
         assert used == [1]
+    est, var = belief.estimate, belief.var[:, 0]
     assert float(est[1]) == pytest.approx(0.5, abs=0.05) and float(var[1]) < 0.01
     assert float(est[0]) == pytest.approx(0.6) and float(var[0]) == pytest.approx(0.04)  # no slide
     # a collision-like stop, parallel and still moving: 15 cm then 5.5 cm (friction 0.97)
     hit = torch.tensor([[0.0, 0.0], [0.15, 0.0], [0.205, 0.0]])
     assert friction_of_slide(hit, DT) == pytest.approx(0.97, abs=0.01)
     hist = torch.stack([torch.full((3, 2), math.nan), hit])
-    est2, _, used = update_friction(est, var, hist, [0, 1], DT, noise=0.004)
-    assert used == [] and torch.equal(est2, est)
+    after, used = update_friction(belief, hist, [0, 1], DT, noise=0.004)
+    assert used == [] and torch.equal(after.estimate, est)
+
+
+def _push_history(mu: float, u: float = 2.0, error: float = 0.0) -> tuple[Tensor, Tensor]:
+    """One group's history after a push at ``u`` m/s along +x on friction ``mu``, the
+    position one step later off by ``error`` m along the push; and the push velocity."""
+    xy = coulomb_slide(mu, u, 1, direction=(1.0, 0.0)).float()
+    xy[1, 0] += error
+    hist = torch.cat([torch.full((1, 2), math.nan), xy])[None]
+    return hist, torch.tensor([u, 0.0])
+
+
+def test_two_hypotheses_keep_a_noisy_slider_at_the_floor_and_let_a_gripper_go():
+    floor = FloorFriction(0.6, spread=0.017, share=0.47)
+    start = torch.tensor([0.6])
+    two, one = friction_belief(start, 0.2, floor), friction_belief(start, 0.2)
+    assert two.mean.shape == (1, 2) and one.mean.shape == (1, 1)
+    assert torch.softmax(two.log_weight, -1)[0].tolist() == pytest.approx([0.47, 0.53])
+    # a slider (friction 0.6) whose position one step after its push was measured 4 mm long:
+    # the step reads 0.52; one broad filter takes most of that, two hypotheses little
+    hist, push = _push_history(0.6, error=0.004)
+    assert friction_of_push(hist[0, 1:], push, DT) == pytest.approx(0.52, abs=0.01)
+    b1, used1 = update_friction(one, hist, [0], DT, noise=0.004, pushes={0: push})
+    b2, used2 = update_friction(two, hist, [0], DT, noise=0.004, pushes={0: push})
+    assert used1 == used2 == [0]
+    assert float(b1.estimate[0]) == pytest.approx(0.54, abs=0.01)
+    assert abs(float(b2.estimate[0]) - 0.6) < abs(float(b1.estimate[0]) - 0.6) / 2
+    assert float(torch.softmax(b2.log_weight, -1)[0, 0]) > 0.47  # more likely a slider now
+    # one that grips (1.07, exactly measured): "its own" takes over
+    hist, push = _push_history(1.07)
+    b2, used = update_friction(two, hist, [0], DT, noise=0.004, pushes={0: push})
+    assert used == [0] and float(torch.softmax(b2.log_weight, -1)[0, 1]) > 0.99
+    assert float(b2.estimate[0]) == pytest.approx(0.95, abs=0.02)  # as the broad filter alone
+    b1, _ = update_friction(one, hist, [0], DT, noise=0.004, pushes={0: push})
+    assert float(b2.estimate[0]) == pytest.approx(float(b1.estimate[0]), abs=0.005)
+    # without a spread (or with one no tighter than the broad std) there is one filter
+    assert friction_belief(start, 0.2, FloorFriction(0.6)).mean.shape == (1, 1)
+    assert friction_belief(start, 0.01, floor).mean.shape == (1, 1)
 
 
 def _coulomb(state):

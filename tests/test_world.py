@@ -245,12 +245,16 @@ def test_train_dynamics_cli(pushed, tmp_path, capsys):
     assert "wrote" in out and "floor friction from" in out
     # the floor's friction as the episode's clean slides show it (the same two copies)
     from spatialwm.data import load_dataset
-    from spatialwm.dynamics.slides import slide_friction
+    from spatialwm.dynamics.slides import floor_friction, slide_friction
 
     ep = load_dataset(data).episode
     tracks = [torch.tensor([s.objects[i].position[:2] for s in ep.steps], dtype=torch.float64)
               for i in ep.object_ids]  # fmt: skip
     assert m.slide_friction == pytest.approx(slide_friction(tracks, ep.dt)[0], abs=1e-6)
+    floor = floor_friction(tracks + tracks, ep.dt)
+    for got, want in ((m.slide_friction_spread, floor.spread),
+                      (m.slide_friction_share, floor.share)):  # fmt: skip
+        assert (got is None) == (want is None) and (got is None or got == pytest.approx(want))
     # the parameters can be given instead of searched; a round on the model's own rollouts
     argv += ["--friction", "0.6", "--density", "800", "--dagger", "1", "--rotations", "2",
              "--geom", "box+hull", "--ensemble", "2"]  # fmt: skip
@@ -261,6 +265,27 @@ def test_train_dynamics_cli(pushed, tmp_path, capsys):
     assert len(m2.residual) == len(m2.learned_only) == 2
     assert WorldModel.load(run, dynamics=model).prior.geom == "box+hull"
     assert "round 1 on its own rollouts" in capsys.readouterr().out
+    # --floor-only: the floor's statistics written into an existing model, nothing trained
+    import json
+    from dataclasses import replace
+
+    from spatialwm.dynamics.model import save_model
+
+    before = load_model(model)
+    damaged = tmp_path / "damaged.json"
+    save_model(damaged, replace(before, slide_friction=None, slide_friction_spread=None))
+    assert main(["train-dynamics", str(data), "--out", str(damaged), "--floor-only"]) == 0
+    after = load_model(damaged)
+    assert after.slide_friction == pytest.approx(slide_friction(tracks, ep.dt)[0], abs=1e-6)
+    assert after.params == before.params and after.info == before.info
+    old, new = json.loads(model.read_text()), json.loads(damaged.read_text())
+    assert old["residual"] == new["residual"] and old["learned_only"] == new["learned_only"]
+    assert "floor friction from" in capsys.readouterr().out
+    assert main(["train-dynamics", str(data), "--out", str(tmp_path / "none.json"),
+                 "--floor-only"]) == 2  # fmt: skip
+    assert "no model file to update" in capsys.readouterr().err
+    assert main(["train-dynamics", str(data), "--out", str(model)]) == 2  # no --runs
+    assert "--runs DIR is required" in capsys.readouterr().err
 
 
 def test_transitions_from_the_models_own_rollouts(pushed):

@@ -24,8 +24,13 @@ def register(subparsers) -> None:
         "for WorldModel.load(run, dynamics=MODEL).",
     )
     p.add_argument("episodes", nargs="+", metavar="EPISODE", help="generated episode datasets")
-    p.add_argument("--runs", required=True, metavar="DIR", help="folder for the reconstructions")
+    p.add_argument("--runs", metavar="DIR", help="folder for the reconstructions (required "
+                   "unless --floor-only)")  # fmt: skip
     p.add_argument("--out", required=True, metavar="MODEL", help="model file to write (.json)")
+    p.add_argument("--floor-only", action="store_true",
+                   help="only read the floor's friction (median, spread and share of the clean "
+                   "slides of the episodes' true trajectories) and write it into the existing "
+                   "model file --out: no reconstruction, no training")  # fmt: skip
     p.add_argument("--preset", default="fast", help="reconstruction preset (default: fast)")
     p.add_argument("--recon-steps", type=int, default=None, metavar="N",
                    help="reconstruction steps (default: the preset's)")  # fmt: skip
@@ -68,17 +73,66 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
+def _floor(episodes):
+    """The floor's friction read off the clean free slides of ``episodes``' true
+    trajectories (:func:`~spatialwm.dynamics.slides.floor_friction`), printed."""
+    import torch
+
+    from spatialwm.dynamics.slides import floor_friction
+
+    floor = floor_friction(
+        [torch.tensor([s.objects[i].position[:2] for s in ep.steps], dtype=torch.float64)
+         for ep in episodes for i in ep.object_ids],
+        episodes[0].dt,
+    )  # fmt: skip
+    if floor is None:
+        print("floor friction: no clean slide seen")
+    else:
+        extra = "" if floor.spread is None else (
+            f", the sliders' spread {floor.spread:.3f}, {100 * floor.share:.0f}% of the slides "
+            "within 3 spreads")  # fmt: skip
+        print(f"floor friction from {floor.slides} clean slides: {floor.friction:.3f}{extra}")
+    return floor
+
+
+def _floor_fields(floor) -> dict:
+    if floor is None:
+        return {"slide_friction": None, "slide_friction_spread": None,
+                "slide_friction_share": None}  # fmt: skip
+    return {"slide_friction": floor.friction, "slide_friction_spread": floor.spread,
+            "slide_friction_share": floor.share}  # fmt: skip
+
+
+def _floor_only(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+    from pathlib import Path
+
+    from spatialwm.data import load_dataset
+    from spatialwm.dynamics.model import load_model, save_model
+    from spatialwm.errors import InputError
+
+    if not Path(args.out).exists():
+        raise InputError(f"--floor-only: {args.out}: no model file to update")
+    model = load_model(args.out)
+    episodes = []
+    for e in args.episodes:
+        ep = load_dataset(e, check_files=False).episode
+        if ep is None or len(ep) < 3:
+            raise InputError(f"{e}: not an episode (no episode.json with at least 3 steps)")
+        episodes.append(ep)
+    save_model(args.out, replace(model, **_floor_fields(_floor(episodes))))
+    print(f"wrote {args.out}")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     import time
     from dataclasses import replace
     from pathlib import Path
 
-    import torch
-
     from spatialwm.dynamics.model import DynamicsModel, save_model
     from spatialwm.dynamics.params import DynamicsParams, fit_params
     from spatialwm.dynamics.residual import NetEnsemble
-    from spatialwm.dynamics.slides import slide_friction
     from spatialwm.dynamics.training import (
         collect_transitions,
         train_residual,
@@ -88,6 +142,10 @@ def run(args: argparse.Namespace) -> int:
     from spatialwm.world import WorldModel
     from spatialwm.world_eval import load_episodes, position_error
 
+    if args.floor_only:
+        return _floor_only(args)
+    if args.runs is None:
+        raise InputError("--runs DIR is required (unless --floor-only)")
     if min(args.horizon, args.every, args.iters, args.hidden, args.rotations, args.ensemble) < 1:
         raise InputError(
             "--horizon, --every, --iters, --hidden, --rotations and --ensemble must be positive"
@@ -105,13 +163,7 @@ def run(args: argparse.Namespace) -> int:
     base = [(WorldModel.load(r, dynamics=DynamicsParams(), mode="prior"), ds.episode)
             for ds, r in pairs]  # fmt: skip
     # the floor's friction as the clean free slides of the true trajectories show it
-    slide, slides = slide_friction(
-        [torch.tensor([s.objects[i].position[:2] for s in ep.steps], dtype=torch.float64)
-         for _, ep in base for i in ep.object_ids],
-        base[0][1].dt,
-    )  # fmt: skip
-    print("floor friction from " + (f"{slides} clean slides: {slide:.3f}" if slide is not None
-                                    else "slides: none seen"))  # fmt: skip
+    floor = _floor([ep for _, ep in base])
 
     def error(
         p: DynamicsParams, mode: str = "prior", model: DynamicsModel | None = None, first: int = 0
@@ -180,7 +232,7 @@ def run(args: argparse.Namespace) -> int:
         "seconds": round(time.perf_counter() - t0, 1),
         "command": "spatialwm " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
     }
-    save_model(args.out, DynamicsModel(params, mode=mode, info=info, slide_friction=slide,
+    save_model(args.out, DynamicsModel(params, mode=mode, info=info, **_floor_fields(floor),
                                        **nets))  # fmt: skip
     print(f"training position error at h={args.horizon}: prior {fit['error']:.2f} cm, "
           f"prior + learned {errors['prior+learned']:.2f} cm, learned only "

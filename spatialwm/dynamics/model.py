@@ -19,6 +19,7 @@ File (``spatialwm train-dynamics --out``; the default model ships as
      "learned_only": {...} | null,
      "mode": "prior+learned" | "prior",   # the mode WorldModel uses unless told otherwise
      "slide_friction": 0.6 | null,        # optional: the floor's, from clean slides
+     "slide_friction_spread": 0.017 | null, "slide_friction_share": 0.47 | null,  # optional
      "info": {provenance: episodes, command, training errors}}
 
 Version 1 files (parameters only) still load, with no networks.
@@ -54,6 +55,7 @@ from spatialwm.dynamics.residual import (
     net_to_json,
 )
 from spatialwm.dynamics.residual import Poses as _Poses
+from spatialwm.dynamics.slides import FloorFriction
 from spatialwm.errors import DatasetError, InputError
 from spatialwm.scene.state import SceneState, numpy64
 
@@ -93,6 +95,10 @@ class DynamicsModel:
             or ``None``. Not what the prior steps with (``params.friction``, fitted to whole
             rollouts, also absorbs tumbling and collisions), but where an estimate from
             observed slides starts (:mod:`spatialwm.track.friction`).
+        slide_friction_spread, slide_friction_share: how tightly the training objects that
+            slide agree with it (:class:`~spatialwm.dynamics.slides.FloorFriction`), or
+            ``None``: object permanence's friction filter then weighs "slides like the
+            floor" against "has its own friction".
     """
 
     params: DynamicsParams = field(default_factory=DynamicsParams)
@@ -101,6 +107,15 @@ class DynamicsModel:
     mode: str = "prior+learned"
     info: dict = field(default_factory=dict, compare=False)
     slide_friction: float | None = None
+    slide_friction_spread: float | None = None
+    slide_friction_share: float | None = None
+
+    @property
+    def floor(self) -> FloorFriction:
+        """:attr:`floor_friction` with the training slides' spread and share (where an
+        estimate of each object's friction starts, :mod:`spatialwm.track.friction`)."""
+        return FloorFriction(self.floor_friction, self.slide_friction_spread,
+                             self.slide_friction_share)  # fmt: skip
 
     @property
     def floor_friction(self) -> float:
@@ -119,7 +134,9 @@ def save_model(path: str | os.PathLike, model: DynamicsModel) -> None:
         "residual": net_to_json(model.residual) if model.residual is not None else None,
         "learned_only": (net_to_json(model.learned_only)
                          if model.learned_only is not None else None),
-        "mode": model.mode, "slide_friction": model.slide_friction, "info": model.info,
+        "mode": model.mode, "slide_friction": model.slide_friction,
+        "slide_friction_spread": model.slide_friction_spread,
+        "slide_friction_share": model.slide_friction_share, "info": model.info,
     })  # fmt: skip
 
 
@@ -143,8 +160,9 @@ def load_model(path: str | os.PathLike | None = None) -> DynamicsModel:
         com_drop = float(rec.get("com_drop", 0.0))
         pair = rec.get("pair_friction")
         pair = None if pair is None else float(pair)
-        slide = rec.get("slide_friction")
-        slide = None if slide is None else float(slide)
+        slide, spread, share = (None if rec.get(k) is None else float(rec[k]) for k in
+                                ("slide_friction", "slide_friction_spread",
+                                 "slide_friction_share"))  # fmt: skip
     except (KeyError, TypeError, ValueError) as e:
         raise DatasetError(f"{path}: bad or missing field ({e})") from None
     geom = rec.get("geom", "box")
@@ -157,10 +175,13 @@ def load_model(path: str | os.PathLike | None = None) -> DynamicsModel:
         and 0.0 <= com_drop < 1.0
         and (pair is None or 0.0 <= pair <= MAX_FRICTION)
         and (slide is None or 0.0 <= slide <= MAX_FRICTION)
+        and (spread is None or 0.0 < spread <= MAX_FRICTION)
+        and (share is None or 0.0 < share <= 1.0)
     ):
         raise DatasetError(
             f"{path}: friction {friction}, density {density}, rolling_friction {rolling}, "
-            f"com_drop {com_drop}, pair_friction {pair} or slide_friction {slide} out of range"
+            f"com_drop {com_drop}, pair_friction {pair}, slide_friction {slide}, "
+            f"slide_friction_spread {spread} or slide_friction_share {share} out of range"
         )
     mode = rec.get("mode", "prior+learned")
     if mode not in MODES:
@@ -174,6 +195,8 @@ def load_model(path: str | os.PathLike | None = None) -> DynamicsModel:
         mode=mode,
         info=dict(rec.get("info", {})),
         slide_friction=slide,
+        slide_friction_spread=spread,
+        slide_friction_share=share,
         **nets,
     )
 

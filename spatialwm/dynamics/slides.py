@@ -6,7 +6,10 @@ Only clean slides count: both displacements at least ``min_step`` long and paral
 or a collision is not a slide), and the second one long enough that the object was still
 sliding at its end (``|d2| > |d1| / 3``: with a constant deceleration it stops within the
 second step otherwise). Objects that tumble or roll still give some low values, so many
-slides are summarised by their median (:func:`slide_friction`).
+slides are summarised by their median (:func:`slide_friction`); :func:`floor_friction` also
+says how tightly the objects that slide agree: the spread of the values above the median
+(rolling and tumbling only lower them, so the upper side shows the sliders alone) and the
+share of all slides within 3 such spreads of the median.
 
 The first step of a slide that a push started has a known start speed ``u`` (the push's),
 so one step measures it: ``s = u dt - mu g dt^2 / 2`` along the push while the object still
@@ -21,6 +24,7 @@ file) and online by object permanence (:mod:`spatialwm.track.friction`).
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor
@@ -29,6 +33,8 @@ from spatialwm.dynamics.prior import GRAVITY as GRAVITY_Z
 
 __all__ = [
     "GRAVITY",
+    "FloorFriction",
+    "floor_friction",
     "friction_of_push",
     "friction_of_slide",
     "push_step",
@@ -107,15 +113,53 @@ def friction_of_push(
     return u * u / (2.0 * s * GRAVITY)  # stopped within it
 
 
-def slide_friction(tracks: Iterable[Tensor], dt: float) -> tuple[float | None, int]:
-    """Median friction of every clean slide in ``tracks`` (each ``[T, 2]``: one object's
-    ground positions at consecutive steps ``dt`` apart): ``(median or None, slides)``."""
+@dataclass(frozen=True)
+class FloorFriction:
+    """The floor's sliding friction as many clean slides show it.
+
+    Attributes:
+        friction: their median.
+        spread: std of the friction of the objects that slide like the floor (1.4826 x
+            the median distance above the median of the values above it), or ``None``.
+        share: the fraction of the slides within ``3 spread`` of the median, or ``None``.
+        slides: how many clean slides.
+    """
+
+    friction: float
+    spread: float | None = None
+    share: float | None = None
+    slides: int = 0
+
+
+def clean_slide_frictions(tracks: Iterable[Tensor], dt: float) -> list[float]:
+    """The friction of every clean slide in ``tracks`` (each ``[T, 2]``: one object's ground
+    positions at consecutive steps ``dt`` apart)."""
     values = []
     for xy in tracks:
         for t in range(len(xy) - 2):
             mu = friction_of_slide(xy[t : t + 3], dt)
             if mu is not None:
                 values.append(mu)
-    if not values:
-        return None, 0
-    return float(torch.tensor(values, dtype=torch.float64).median()), len(values)
+    return values
+
+
+def floor_friction(tracks: Iterable[Tensor], dt: float) -> FloorFriction | None:
+    """:class:`FloorFriction` of the clean slides in ``tracks`` (as :func:`slide_friction`),
+    ``None`` if there is none; ``spread`` and ``share`` need 10 slides."""
+    values = torch.tensor(clean_slide_frictions(tracks, dt), dtype=torch.float64)
+    if len(values) == 0:
+        return None
+    med = float(values.median())
+    above = values[values > med] - med
+    if len(values) < 10 or len(above) == 0 or float(above.median()) <= 0.0:
+        return FloorFriction(med, slides=len(values))
+    spread = 1.4826 * float(above.median())
+    share = float(((values - med).abs() <= 3.0 * spread).double().mean())
+    return FloorFriction(med, spread, share, len(values))
+
+
+def slide_friction(tracks: Iterable[Tensor], dt: float) -> tuple[float | None, int]:
+    """Median friction of every clean slide in ``tracks`` (each ``[T, 2]``: one object's
+    ground positions at consecutive steps ``dt`` apart): ``(median or None, slides)``."""
+    floor = floor_friction(tracks, dt)
+    return (None, 0) if floor is None else (floor.friction, floor.slides)

@@ -116,7 +116,7 @@ def track_episode(
     res = EpisodeResult(name=str(dataset.root.name), objects=len(movable))
     res.violation = (ep.metadata.get("violation") or {}).get("events", [None])[0]
     ts = track_state(wm.state, static=static, config=config or TrackConfig(dt=ep.dt),
-                     friction=wm.model.floor_friction)  # fmt: skip
+                     friction=wm.model.floor)  # fmt: skip
     hidden_run = {i: 0 for i in movable}
     since_hidden = {i: 10**6 for i in movable}
     base_tracks: dict[int, tuple[np.ndarray, int]] = {}  # track id -> (position, true id)

@@ -30,28 +30,87 @@ push to what the estimate leaves of the push after one step: the dynamics' own v
 was stepped with the old friction, and its learned part slows pushed objects.
 
 Only clean slides count (see :mod:`spatialwm.dynamics.slides`), and a measurement more than
-3 std from the estimate (a collision) is dropped. The filter starts at the dynamics model's
-floor friction (its ``slide_friction``, the median of the clean slides of its training
-episodes; else its fitted friction).
+3 std from every hypothesis (a collision) is dropped. The filter starts at the dynamics
+model's floor friction (its ``slide_friction``, the median of the clean slides of its
+training episodes; else its fitted friction).
+
+**Two hypotheses per object** (:class:`FrictionBelief`), when the model knows how tightly
+the objects that slide agree (``DynamicsModel.floor``: the spread and share of its training
+slides around the median, :func:`~spatialwm.dynamics.slides.floor_friction`): the object
+*slides like the floor* (its friction within that spread of the median: 0.017 for the
+shipped model, whose training objects that slide all meet the same floor) or *has its
+own* (grips, tips, rolls: the broad ``TrackConfig.friction_std``). Each is a Kalman filter
+fed the same measurements; their weights start at the training slides' share (0.47) and
+follow each measurement's likelihood; the estimate the dynamics uses is the weighted mean.
+One step's measurement is noisy (4 mm of position error is 0.11 of friction): a single
+broad filter took it nearly at face value, and an object that only slides came out at 0.57
+or 0.73 and stopped 3-4 cm off behind the wall; one that grips (1.07) still gets its own.
+Without those statistics one broad filter is used, as before.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
+import torch
 from torch import Tensor
 
 from spatialwm.dynamics.prior import MAX_FRICTION
-from spatialwm.dynamics.slides import GRAVITY, friction_of_push, friction_of_slide
+from spatialwm.dynamics.slides import GRAVITY, FloorFriction, friction_of_push, friction_of_slide
 
-__all__ = ["push_speed", "update_friction"]
+__all__ = ["FrictionBelief", "friction_belief", "push_speed", "update_friction"]
 MIN_FRICTION = 0.05  # the estimate stays in [MIN_FRICTION, MAX_FRICTION]
 
 
+@dataclass(frozen=True)
+class FrictionBelief:
+    """Per object, ``H`` hypotheses about its ground friction (``H = 2``: slides like the
+    floor, has its own; ``H = 1``: one broad filter), each a Gaussian.
+
+    Attributes:
+        log_weight: ``[M, H]`` normalised log posterior weights.
+        mean: ``[M, H]`` friction means; var: ``[M, H]`` their variances.
+    """
+
+    log_weight: Tensor
+    mean: Tensor
+    var: Tensor
+
+    @property
+    def estimate(self) -> Tensor:
+        """``[M]`` the weighted mean, in ``[MIN_FRICTION, MAX_FRICTION]`` (float32)."""
+        w = torch.softmax(self.log_weight, dim=-1)
+        return (w * self.mean).sum(-1).clamp(MIN_FRICTION, MAX_FRICTION).float()
+
+
+def friction_belief(
+    start: Tensor, std: float, floor: float | FloorFriction | None = None
+) -> FrictionBelief:
+    """The starting belief of each group: friction ``start [M]``, std ``std``; with a
+    :class:`~spatialwm.dynamics.slides.FloorFriction` ``floor`` that has a spread (below
+    ``std``) and a share, also the hypothesis that the object slides like the floor (within
+    the spread), weighted by the share."""
+    m = len(start)
+    mean = start.double().reshape(m, 1)
+    spread = share = None
+    if isinstance(floor, FloorFriction):
+        spread, share = floor.spread, floor.share
+    if spread is None or share is None or spread >= std:
+        return FrictionBelief(
+            torch.zeros(m, 1, dtype=torch.float64), mean.clone(),
+            torch.full((m, 1), std * std, dtype=torch.float64),
+        )  # fmt: skip
+    w = torch.tensor([share, 1.0 - share], dtype=torch.float64).clamp_min(1e-6).log()
+    return FrictionBelief(
+        w.expand(m, 2).clone(),
+        mean.expand(m, 2).clone(),
+        torch.tensor([spread * spread, std * std], dtype=torch.float64).expand(m, 2).clone(),
+    )
+
+
 def update_friction(
-    estimate: Tensor,
-    variance: Tensor,
+    belief: FrictionBelief,
     history: Tensor,
     groups: Sequence[int],
     dt: float,
@@ -59,19 +118,19 @@ def update_friction(
     noise: float,
     min_step: float = 0.02,
     pushes: Mapping[int, Tensor] | None = None,
-) -> tuple[Tensor, Tensor, list[int]]:
+) -> tuple[FrictionBelief, list[int]]:
     """Fold the clean slides of ``groups`` in ``history [M, 3, 2]`` (each group's last three
-    ground positions, NaN where it was not seen well) into their estimates ``[M]`` (with
-    variances ``[M]``). ``pushes``: ``{group: [2] ground velocity}`` that a push set at
-    the start of the last step; those groups are measured from that first step instead
-    (the last two positions). Pure: returns new tensors.
+    ground positions, NaN where it was not seen well) into their beliefs. ``pushes``:
+    ``{group: [2] ground velocity}`` that a push set at the start of the last step; those
+    groups are measured from that first step instead (the last two positions). Pure:
+    returns a new belief.
 
     Returns:
-        ``(estimate, variance, groups measured)``.
+        ``(belief, groups measured)``.
     """
     r = (2.0 * noise / (GRAVITY * dt * dt)) ** 2
     pushes = pushes or {}
-    estimate, variance = estimate.clone(), variance.clone()
+    lw, mean, var = belief.log_weight.clone(), belief.mean.clone(), belief.var.clone()
     used = []
     for g in groups:
         if g in pushes:
@@ -82,15 +141,16 @@ def update_friction(
             rg = r
         if mu is None:
             continue
-        est, var = float(estimate[g]), float(variance[g])
-        s = var + rg
-        if abs(mu - est) > 3.0 * math.sqrt(s):
-            continue
-        gain = var / s
-        estimate[g] = min(MAX_FRICTION, max(MIN_FRICTION, est + gain * (mu - est)))
-        variance[g] = (1.0 - gain) * var
+        s = var[g] + rg
+        if bool(((mu - mean[g]).abs() > 3.0 * s.sqrt()).all()):
+            continue  # beyond every hypothesis: a collision
+        lw[g] = lw[g] - 0.5 * (mu - mean[g]) ** 2 / s - 0.5 * s.log()
+        lw[g] = lw[g] - torch.logsumexp(lw[g], 0)
+        gain = var[g] / s
+        mean[g] = mean[g] + gain * (mu - mean[g])
+        var[g] = (1.0 - gain) * var[g]
         used.append(g)
-    return estimate, variance, used
+    return FrictionBelief(lw, mean, var), used
 
 
 def push_speed(speed: float, friction: float, dt: float) -> float:

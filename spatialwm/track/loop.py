@@ -22,7 +22,7 @@ from spatialwm.errors import InputError
 from spatialwm.scene.render import Camera
 from spatialwm.scene.state import SceneState
 from spatialwm.track.associate import Match, Prediction, associate, predictions
-from spatialwm.track.friction import push_speed, update_friction
+from spatialwm.track.friction import friction_belief, push_speed, update_friction
 from spatialwm.track.inputs import check_observation
 from spatialwm.track.refine import make_window, refine_poses
 from spatialwm.track.reorient import reorient
@@ -375,14 +375,16 @@ def observe_step(
     history = ts.history if ts.history is not None else torch.full((m, 3, 2), math.nan)
     latest = torch.where(well[:, None], new.positions[:, :2], torch.full((m, 2), math.nan))
     history = torch.cat([history[:, 1:], latest[:, None]], 1)
-    friction, friction_var = ts.friction, ts.friction_var
+    friction, belief = ts.friction, ts.friction_belief
     pushed = _ground_pushes(prev, pushes, movable)
     if friction is not None:
-        friction, friction_var, used = update_friction(
-            friction, friction_var, history, movable, cfg.dt, noise=cfg.friction_noise,
-            pushes=pushed,
-        )  # fmt: skip
+        if belief is None:  # a TrackState built by hand
+            belief = friction_belief(friction, cfg.friction_std)
+        belief, used = update_friction(
+            belief, history, movable, cfg.dt, noise=cfg.friction_noise, pushes=pushed
+        )
         if used:
+            friction = belief.estimate
             new = new.replace(friction=friction.clone())
         # a push set the object's velocity, so one step of sliding later it goes at what its
         # friction leaves of the push: the dynamics' own velocity is slower (its learned part
@@ -425,7 +427,7 @@ def observe_step(
         new = new.replace(linear_velocity=lin)
     out = ts.replace(
         scene=new, sigma=new_sigma, hidden_steps=hidden, visibility=vis, surprise=surprise,
-        friction=friction, friction_var=friction_var, history=history,
+        friction=friction, friction_belief=belief, history=history,
     )  # fmt: skip
     info = StepInfo(
         visibility=vis,

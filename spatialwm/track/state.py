@@ -23,8 +23,10 @@ import torch
 from torch import Tensor
 
 from spatialwm.dynamics.prior import MAX_FRICTION
+from spatialwm.dynamics.slides import FloorFriction
 from spatialwm.errors import InputError
 from spatialwm.scene.state import SceneState, group_slice, quat_to_matrix
+from spatialwm.track.friction import FrictionBelief, friction_belief
 
 FIT_GAUSSIANS = 800  # Gaussians per object that pose refinement renders (and that set heights)
 
@@ -75,7 +77,8 @@ class TrackConfig:
         estimate_friction: estimate the ground friction from the slides the cameras see
             (:mod:`spatialwm.track.friction`; needs a starting value, ``track_state(...,
             friction=)``).
-        friction_std: std of the starting friction.
+        friction_std: std of the starting friction (of the hypothesis that an object has its
+            own: :mod:`spatialwm.track.friction`).
         friction_noise: std (m) of a well-seen object's ground position.
     """
 
@@ -131,7 +134,8 @@ class TrackState:
         boxes: ``[M, 4]`` rotation of each object's proxy box in its canonical frame (its
             rest poses are the box's faces: :mod:`spatialwm.track.rest`).
         friction: ``[M]`` each object's ground friction estimate (also ``scene.friction``),
-            or ``None``: not estimated; friction_var: ``[M]`` their variances.
+            or ``None``: not estimated; friction_belief: what it is estimated from
+            (:class:`~spatialwm.track.friction.FrictionBelief`).
         history: ``[M, 3, 2]`` each object's ground position at the last three steps
             where it was seen well (NaN where not; :mod:`spatialwm.track.friction`).
     """
@@ -148,7 +152,7 @@ class TrackState:
     ground_gap: Tensor | None = None
     boxes: Tensor | None = None
     friction: Tensor | None = None
-    friction_var: Tensor | None = None
+    friction_belief: FrictionBelief | None = None
     history: Tensor | None = None
 
     @property
@@ -165,14 +169,17 @@ def track_state(
     *,
     static: Iterable[int] = (),
     config: TrackConfig | None = None,
-    friction: float | None = None,
+    friction: float | FloorFriction | None = None,
 ) -> TrackState:
     """Start tracking from ``scene`` (objects known, uncertainty ``sigma_seen``); a
     :class:`TrackState` is returned as is (with ``config`` replaced if given).
 
-    ``friction``: the floor's friction (e.g. ``wm.model.floor_friction``), where every
-    object's estimate from observed slides starts (``TrackConfig.estimate_friction``);
-    ``None``: the scene's own estimates if it has them, else no estimate."""
+    ``friction``: the floor's friction (e.g. ``wm.model.floor``, or a number), where every
+    object's estimate from observed slides starts (``TrackConfig.estimate_friction``); with
+    the spread and share of a :class:`~spatialwm.dynamics.slides.FloorFriction`, the
+    estimate also weighs the hypothesis that the object slides like the floor
+    (:mod:`spatialwm.track.friction`); ``None``: the scene's own estimates if it has them,
+    else no estimate."""
     if isinstance(scene, TrackState):
         return scene if config is None else scene.replace(config=config)
     if not isinstance(scene, SceneState):
@@ -187,14 +194,16 @@ def track_state(
 
     sigma = torch.full((m,), cfg.sigma_seen)
     sigma[0] = 0.0
-    if friction is not None and not (0.0 <= friction <= MAX_FRICTION):
-        raise InputError(f"track_state: friction must be in [0, {MAX_FRICTION:g}], got {friction}")
-    start = None
+    floor = friction.friction if isinstance(friction, FloorFriction) else friction
+    if floor is not None and not (0.0 <= floor <= MAX_FRICTION):
+        raise InputError(f"track_state: friction must be in [0, {MAX_FRICTION:g}], got {floor}")
+    start = belief = None
     if cfg.estimate_friction:
-        if friction is not None:
-            scene = scene.replace(friction=torch.full((m,), float(friction)))
+        if floor is not None:
+            scene = scene.replace(friction=torch.full((m,), float(floor)))
         if scene.friction is not None:
             start = scene.friction.float().clone()
+            belief = friction_belief(start, cfg.friction_std, friction)
     return TrackState(
         scene=scene,
         sigma=sigma,
@@ -207,7 +216,7 @@ def track_state(
         ground_gap=ground_gaps(scene),
         boxes=box_rotations(scene),
         friction=start,
-        friction_var=None if start is None else torch.full((m,), cfg.friction_std**2),
+        friction_belief=belief,
         history=torch.cat(  # the start is a position seen well
             [torch.full((m, 2, 2), math.nan), scene.positions[:, None, :2].float()], 1
         ),
