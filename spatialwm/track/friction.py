@@ -85,17 +85,14 @@ class FrictionBelief:
 
 
 def friction_belief(
-    start: Tensor, std: float, floor: float | FloorFriction | None = None
+    start: Tensor, std: float, floor: FloorFriction | None = None
 ) -> FrictionBelief:
     """The starting belief of each group: friction ``start [M]``, std ``std``; with a
-    :class:`~spatialwm.dynamics.slides.FloorFriction` ``floor`` that has a spread (below
-    ``std``) and a share, also the hypothesis that the object slides like the floor (within
-    the spread), weighted by the share."""
+    ``floor`` that has a spread (below ``std``) and a share, also the hypothesis that the
+    object slides like the floor (within the spread), weighted by the share."""
     m = len(start)
     mean = start.double().reshape(m, 1)
-    spread = share = None
-    if isinstance(floor, FloorFriction):
-        spread, share = floor.spread, floor.share
+    spread, share = (floor.spread, floor.share) if floor is not None else (None, None)
     if spread is None or share is None or spread >= std:
         return FrictionBelief(
             torch.zeros(m, 1, dtype=torch.float64), mean.clone(),

@@ -203,7 +203,9 @@ def track_state(
             scene = scene.replace(friction=torch.full((m,), float(floor)))
         if scene.friction is not None:
             start = scene.friction.float().clone()
-            belief = friction_belief(start, cfg.friction_std, friction)
+            belief = friction_belief(
+                start, cfg.friction_std, friction if isinstance(friction, FloorFriction) else None
+            )
     return TrackState(
         scene=scene,
         sigma=sigma,
