@@ -258,7 +258,7 @@ def pushes(args) -> int:
 
     from spatialwm.data import load_dataset
     from spatialwm.data.actions import PushAction
-    from spatialwm.dynamics.slides import GRAVITY, friction_of_push
+    from spatialwm.dynamics.slides import GRAVITY, along_ground, friction_of_push
 
     def slide(u: float, mu: float) -> float:  # from speed u to rest at deceleration mu g
         return u * u / (2.0 * mu * GRAVITY)
@@ -271,7 +271,7 @@ def pushes(args) -> int:
         steps = load_dataset(ep, check_files=False).episode.steps
         for t, s in enumerate(steps[:-1]):
             for a in s.actions:
-                if not isinstance(a, PushAction) or abs(a.velocity[2]) > 1e-9:
+                if not isinstance(a, PushAction) or not along_ground(a.velocity):
                     continue
                 o, v = a.object, torch.tensor(a.velocity[:2], dtype=torch.float64)
                 end = t + 1

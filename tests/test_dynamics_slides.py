@@ -12,6 +12,7 @@ import torch
 from conftest import coulomb_slide
 
 from spatialwm.dynamics.slides import (
+    along_ground,
     floor_friction,
     friction_of_push,
     friction_of_slide,
@@ -51,6 +52,11 @@ def test_slide_friction_is_the_median_of_the_clean_slides():
     assert n == 3 * 3  # each slide of 4 steps has 3 triples, all still sliding at 3 m/s
     assert mu == pytest.approx(0.6, rel=1e-6)
     assert slide_friction([torch.zeros(5, 2)], DT) == (None, 0)
+
+
+def test_a_push_is_along_the_ground_without_vertical_speed():
+    assert along_ground((2.0, 0.5, 0.0)) and along_ground(torch.tensor([1.0, 0.0, 1e-7]))
+    assert not along_ground((2.0, 0.0, 0.5)) and not along_ground((0.0, 0.0, -0.01))
 
 
 def test_floor_friction_reads_the_sliders_spread_above_the_median():

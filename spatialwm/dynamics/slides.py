@@ -34,6 +34,7 @@ from spatialwm.dynamics.prior import GRAVITY as GRAVITY_Z
 __all__ = [
     "GRAVITY",
     "FloorFriction",
+    "along_ground",
     "floor_friction",
     "friction_of_push",
     "friction_of_slide",
@@ -43,6 +44,13 @@ __all__ = [
 ]
 
 GRAVITY = abs(GRAVITY_Z)  # m/s^2, the prior's
+GROUND_VZ = 1e-6  # m/s: a push with less vertical speed than this is along the ground
+
+
+def along_ground(velocity) -> bool:
+    """Whether a push's world ``velocity`` (3 numbers, m/s) is along the ground (a push with an
+    upward part throws the object: no slide starts)."""
+    return abs(float(velocity[2])) < GROUND_VZ
 
 
 def friction_of_slide(

@@ -17,7 +17,7 @@ import torch
 from torch import Tensor
 
 from spatialwm.data.actions import PushAction, step_actions
-from spatialwm.dynamics.slides import still_sliding
+from spatialwm.dynamics.slides import along_ground, still_sliding
 from spatialwm.errors import InputError
 from spatialwm.scene.render import Camera
 from spatialwm.scene.state import SceneState
@@ -145,15 +145,15 @@ def push_velocities(actions) -> dict[int, tuple[float, float, float]]:
 def _ground_pushes(
     state: SceneState, pushes: Mapping[int, Sequence[float]] | None, movable: Sequence[int]
 ) -> dict[int, Tensor]:
-    """``{group: [2] ground velocity}`` of ``pushes`` along the ground (a push with an upward
-    part throws the object: no slide) on movable groups."""
+    """``{group: [2] ground velocity}`` of ``pushes`` along the ground
+    (:func:`~spatialwm.dynamics.slides.along_ground`) on movable groups."""
     out = {}
     for oid, vel in (pushes or {}).items():
         v = torch.as_tensor(vel, dtype=torch.float64)
         if v.shape != (3,) or not bool(torch.isfinite(v).all()):
             raise InputError(f"observe: push velocity of object {oid} must be 3 finite numbers")
         g = state.group_of(int(oid))
-        if g in movable and abs(float(v[2])) < 1e-6:
+        if g in movable and along_ground(v):
             out[g] = v[:2]
     return out
 
