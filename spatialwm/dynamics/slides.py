@@ -35,6 +35,7 @@ __all__ = [
     "GRAVITY",
     "FloorFriction",
     "along_ground",
+    "clean_slide_frictions",
     "floor_friction",
     "friction_of_push",
     "friction_of_slide",
