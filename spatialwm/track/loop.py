@@ -31,6 +31,7 @@ from spatialwm.track.segments import Segment, segments_from_masks, segments_from
 from spatialwm.track.state import TrackState, ground_gaps, track_state
 from spatialwm.track.surprise import step_surprise
 from spatialwm.track.views import (
+    camera_tensors,
     projection_jacobian,
     render_alone,
     render_scene,
@@ -178,6 +179,48 @@ def _with_rows(state: SceneState, source: SceneState, groups: Sequence[int]) -> 
     return state.replace(**out)
 
 
+def start_views(
+    start: SceneState, movable: Sequence[int], cams: Sequence[Camera]
+) -> tuple[bytes, Tensor, Tensor]:
+    """What the cameras ``cams`` saw when tracking started from ``start``: ``(cameras' key,
+    [C, H, W] where one of ``movable`` stood, [C, H, W, 3] the whole scene's colour)``. The
+    key (their poses, intrinsics and sizes) tells whether a later step has the same cameras
+    (:attr:`~spatialwm.track.state.TrackState.start_views` carries them from step to step)."""
+    everything = list(range(1, start.num_groups))
+    footprints = render_alone(start, movable, cams).gt(0.5).any(0)
+    return _camera_key(cams), footprints, render_static(start, everything, cams)
+
+
+def _camera_key(cams: Sequence[Camera]) -> bytes:
+    viewmats, Ks = camera_tensors(cams)
+    sizes = torch.tensor([[c.width, c.height] for c in cams], dtype=torch.float32)
+    return torch.cat([viewmats.flatten(), Ks.flatten(), sizes.flatten()]).numpy().tobytes()
+
+
+def _off_uncovered_ground(
+    segments: Sequence[Sequence[Segment]],
+    images: Tensor,
+    footprints: Tensor,
+    start_rgb: Tensor,
+    amodal: Tensor,
+    threshold: float,
+) -> list[list[Segment]]:
+    """RGB only: ``segments`` (per camera) less the regions that are mostly (over half their
+    pixels) uncovered ground: where an object stood when tracking started (``footprints [C,
+    H, W]``), where none is predicted now (``amodal [G, C, H, W]``, the movable objects'
+    predicted full silhouettes), and where ``images [C, H, W, 3]`` differ from what stood
+    there (``start_rgb``, by more than ``threshold``, as a residual). The reconstruction
+    never saw that ground, so once the object has left it differs from the render of the
+    static scene and looks like an object; an object back on its start spot looks like it
+    did there and stays."""
+    changed = (images - start_rgb).abs().amax(-1) > threshold
+    uncovered = footprints & ~amodal.any(0) & changed
+    return [
+        [s for s in segs if int((s.mask & uncovered[c]).sum()) * 2 <= s.area]
+        for c, segs in enumerate(segments)
+    ]
+
+
 def observe_step(
     predict: Predict,
     state: SceneState | TrackState,
@@ -252,6 +295,7 @@ def observe_step(
     alone = render_alone(pred, groups, cams, colours=view.colors)  # [G, C, H, W, 4]
     amodal = alone[..., 3] > 0.5  # [G, C, H, W]
     modal = (view.groups[..., 1:] > 0.5).permute(3, 0, 1, 2)  # [G, C, H, W]
+    seen_at_start = ts.start_views
     if masks is not None:
         segments = segments_from_masks(masks, images, cfg.min_pixels)
     else:
@@ -259,6 +303,13 @@ def observe_step(
         segments = segments_from_residual(
             images, background, cfg.residual_threshold, cfg.min_pixels
         )
+        if ts.start is not None and movable:
+            if seen_at_start is None or seen_at_start[0] != _camera_key(cams):
+                seen_at_start = start_views(ts.start, movable, cams)
+            segments = _off_uncovered_ground(
+                segments, images, seen_at_start[1], seen_at_start[2],
+                amodal[[g - 1 for g in movable]], cfg.residual_threshold,
+            )  # fmt: skip
     colours, cover = seen_colours(alone)  # [G, C, 3]: what each camera should see of each
     if ts.colours is not None:  # ... or, where it renders next to nothing, the base colour
         few = cover < 1.0
@@ -427,7 +478,7 @@ def observe_step(
         new = new.replace(linear_velocity=lin)
     out = ts.replace(
         scene=new, sigma=new_sigma, hidden_steps=hidden, visibility=vis, surprise=surprise,
-        friction=friction, friction_belief=belief, history=history,
+        friction=friction, friction_belief=belief, history=history, start_views=seen_at_start,
     )  # fmt: skip
     info = StepInfo(
         visibility=vis,

@@ -138,6 +138,10 @@ class TrackState:
             (:class:`~spatialwm.track.friction.FrictionBelief`).
         history: ``[M, 3, 2]`` each object's ground position at the last three steps
             where it was seen well (NaN where not; :mod:`spatialwm.track.friction`).
+        start: the scene tracking started from (where each object first stood: the ground
+            it hid there was never seen, and RGB only, shows as a region once it has left).
+        start_views: what the last step's cameras saw of ``start`` (RGB only:
+            :func:`~spatialwm.track.loop.start_views`, rendered once while the cameras stay).
     """
 
     scene: SceneState
@@ -154,6 +158,8 @@ class TrackState:
     friction: Tensor | None = None
     friction_belief: FrictionBelief | None = None
     history: Tensor | None = None
+    start: SceneState | None = None
+    start_views: tuple[bytes, Tensor, Tensor] | None = None
 
     @property
     def step(self) -> int:
@@ -219,6 +225,7 @@ def track_state(
         boxes=box_rotations(scene),
         friction=start,
         friction_belief=belief,
+        start=scene,
         history=torch.cat(  # the start is a position seen well
             [torch.full((m, 2, 2), math.nan), scene.positions[:, None, :2].float()], 1
         ),
