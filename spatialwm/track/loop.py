@@ -505,4 +505,12 @@ def observe(
     return observe_step(predict, state, images, cameras, masks, **kwargs)[0]
 
 
-__all__ = ["Predict", "Segment", "StepInfo", "observe", "observe_step", "push_velocities"]
+__all__ = [
+    "Predict",
+    "Segment",
+    "StepInfo",
+    "observe",
+    "observe_step",
+    "push_velocities",
+    "start_views",
+]
