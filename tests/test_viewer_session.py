@@ -310,18 +310,20 @@ def test_long_play_on_a_running_server_stays_bounded(run):
         tracemalloc.start()
         start = app.session.index
         _wait_for(lambda: app.session.index >= start + 60)  # warm up (caches, traces)
-        gc.collect()
-        before = tracemalloc.take_snapshot()
-        start = app.session.index
-        _wait_for(lambda: app.session.index >= start + 250)
-        gc.collect()
-        after = tracemalloc.take_snapshot()
+        grown = []  # over two windows of 250 steps: a leak grows in both, while a one-off
+        for _ in range(2):  # allocation (viser reading its 3.7 MB client bundle) lands in one
+            gc.collect()
+            before = tracemalloc.take_snapshot()
+            start = app.session.index
+            _wait_for(lambda: app.session.index >= start + 250)  # noqa: B023
+            gc.collect()
+            after = tracemalloc.take_snapshot()
+            grown.append(sum(d.size_diff for d in after.compare_to(before, "filename")))
         tracemalloc.stop()
         app.pause()
-        grown = sum(d.size_diff for d in after.compare_to(before, "filename"))
-        assert len(app.session.branch.states) == 20
+        assert len(app.session.branch.states) == 20  # read after pause: no step under way
         # a leak of 2 kB a step would show (the images in flight are small here)
-        assert grown < 500_000, grown
+        assert min(grown) < 500_000, grown
         assert all(t.is_alive() for t in app._threads)
     finally:
         app.stop()

@@ -361,7 +361,11 @@ class ViewerApp:
             self.panels.refresh_status()
 
     def pause(self) -> None:
+        """Stop playing: when this returns no step is under way and none will start (one
+        already under way finishes first; a reader then sees the timeline as it is)."""
         self._playing.clear()
+        with self._lock:
+            pass
         if self.panels is not None:
             self.panels.refresh_status()
 
@@ -437,6 +441,8 @@ class ViewerApp:
             with self._lock:
                 if self._stop.is_set():
                     break
+                if not self._playing.is_set():  # paused while this thread waited
+                    continue
                 self.session.step()
                 self._show()
             next_t += 1.0 / max(self.play_rate, 0.1)
