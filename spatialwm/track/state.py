@@ -200,18 +200,19 @@ def track_state(
 
     sigma = torch.full((m,), cfg.sigma_seen)
     sigma[0] = 0.0
-    floor = friction.friction if isinstance(friction, FloorFriction) else friction
-    if floor is not None and not (0.0 <= floor <= MAX_FRICTION):
-        raise InputError(f"track_state: friction must be in [0, {MAX_FRICTION:g}], got {floor}")
+    if friction is not None and not isinstance(friction, FloorFriction):
+        friction = FloorFriction(float(friction))  # a number: the floor's, no spread
+    if friction is not None and not (0.0 <= friction.friction <= MAX_FRICTION):
+        raise InputError(
+            f"track_state: friction must be in [0, {MAX_FRICTION:g}], got {friction.friction}"
+        )
     start = belief = None
     if cfg.estimate_friction:
-        if floor is not None:
-            scene = scene.replace(friction=torch.full((m,), float(floor)))
+        if friction is not None:
+            scene = scene.replace(friction=torch.full((m,), friction.friction))
         if scene.friction is not None:
             start = scene.friction.float().clone()
-            belief = friction_belief(
-                start, cfg.friction_std, friction if isinstance(friction, FloorFriction) else None
-            )
+            belief = friction_belief(start, cfg.friction_std, friction)
     return TrackState(
         scene=scene,
         sigma=sigma,
