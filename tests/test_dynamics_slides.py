@@ -123,3 +123,44 @@ def test_a_push_step_is_still_sliding_only_when_clean_and_not_stopped():
     assert push_step(turned, 2.2 * direction, DT) is None
     assert not still_sliding(turned, 2.2 * direction, DT)
     assert not still_sliding(xy, 0.5 * 2.2 * direction, DT)  # further than the push goes
+
+
+def _substeps(speed: float, friction: float, dt: float, n: int) -> tuple[float, float]:
+    """Oracle of coulomb_slide: semi-implicit Euler, one substep at a time."""
+    from spatialwm.dynamics.slides import GRAVITY
+
+    h, v, x = dt / n, speed, 0.0
+    for _ in range(n):
+        v = max(0.0, v - friction * GRAVITY * h)
+        x += v * h
+    return x, v
+
+
+def test_coulomb_slide_integrates_as_the_substeps_do():
+    from spatialwm.dynamics.slides import GRAVITY, TIMESTEP, coulomb_slide
+
+    g = torch.Generator().manual_seed(7)
+    for _ in range(200):
+        speed, friction = (float(x) for x in torch.rand(2, generator=g, dtype=torch.float64))
+        speed, friction = 3.0 * speed, 1.5 * friction
+        dt = float(torch.empty(1, dtype=torch.float64).uniform_(0.01, 0.2, generator=g))
+        n = max(1, round(dt / TIMESTEP))
+        assert coulomb_slide(speed, friction, dt) == pytest.approx(
+            _substeps(speed, friction, dt, n), abs=1e-12
+        )
+    # the continuous limit, still sliding and stopped; a push with no friction keeps going
+    for speed in (2.2, 0.3):
+        d, v = coulomb_slide(speed, 0.6, DT, timestep=1e-5)
+        a = 0.6 * GRAVITY
+        expect = speed * DT - a * DT * DT / 2 if speed > a * DT else speed**2 / (2 * a)
+        assert d == pytest.approx(expect, rel=1e-3) and v == pytest.approx(max(0, speed - a * DT))
+    assert coulomb_slide(2.0, 0.0, DT) == (pytest.approx(0.2), 2.0)
+    assert coulomb_slide(0.0, 0.6, DT) == (0.0, 0.0)
+    # 24 substeps: a step covers friction g dt^2 / 48 less than in continuous time
+    d24, _ = coulomb_slide(2.2, 0.6, DT)
+    assert 2.2 * DT - 0.6 * GRAVITY * DT * DT / 2 - d24 == pytest.approx(
+        0.6 * GRAVITY * DT * DT / 48
+    )
+    for bad in ((-1.0, 0.6, DT), (1.0, -0.1, DT), (1.0, 0.6, 0.0), (math.nan, 0.6, DT)):
+        with pytest.raises(ValueError, match="coulomb_slide"):
+            coulomb_slide(*bad)

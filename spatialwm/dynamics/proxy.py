@@ -35,7 +35,15 @@ from spatialwm.scene.state import (
     quat_to_matrix,
 )
 
-__all__ = ["Proxies", "box_corners", "clearance", "ground_proxies", "proxies_from_state"]
+__all__ = [
+    "Proxies",
+    "box_corners",
+    "box_frames",
+    "boxes_overlap",
+    "clearance",
+    "ground_proxies",
+    "proxies_from_state",
+]
 
 DEFAULT_DENSITY = 500.0  # kg/m^3: wood, plastic shells, packed foodstuffs
 DEFAULT_FRICTION = 0.5
@@ -245,14 +253,58 @@ def proxies_from_state(
     )
 
 
+def box_frames(proxies: Proxies, positions: Tensor, orientations: Tensor) -> tuple[Tensor, Tensor]:
+    """World frames of the proxy boxes for object poses ``positions [K, 3]`` and
+    ``orientations [K, 4]`` (wxyz) of the objects' canonical frames: ``(centres [K, 3],
+    axes [K, 3, 3])`` (the columns of ``axes[k]`` are box ``k``'s unit axes in the world)."""
+    q = quat_multiply(orientations.to(proxies.rotation), proxies.rotation)
+    R_obj = quat_to_matrix(orientations.to(proxies.rotation))
+    centres = positions.to(proxies.centre) + (R_obj @ proxies.centre[..., None])[..., 0]
+    return centres, quat_to_matrix(q)
+
+
 def box_corners(proxies: Proxies, positions: Tensor, orientations: Tensor) -> Tensor:
     """World corners ``[K, 8, 3]`` of the proxy boxes for object poses ``positions [K, 3]``
     and ``orientations [K, 4]`` (wxyz) of the objects' canonical frames."""
     corners = _UNIT_CORNERS.to(proxies.half_extents) * proxies.half_extents[:, None]  # box
-    q = quat_multiply(orientations.to(proxies.rotation), proxies.rotation)
-    R_obj = quat_to_matrix(orientations.to(proxies.rotation))
-    origin = positions.to(proxies.centre) + (R_obj @ proxies.centre[..., None])[..., 0]
-    return origin[:, None] + corners @ quat_to_matrix(q).transpose(-1, -2)
+    centres, axes = box_frames(proxies, positions, orientations)
+    return centres[:, None] + corners @ axes.transpose(-1, -2)
+
+
+def boxes_overlap(
+    centre_a: Tensor,
+    axes_a: Tensor,
+    half_a: Tensor,
+    centre_b: Tensor,
+    axes_b: Tensor,
+    half_b: Tensor,
+    *,
+    margin: float = 0.0,
+) -> Tensor:
+    """Whether oriented boxes ``a`` and ``b`` overlap (``centre [..., 3]``, ``axes [..., 3, 3]``
+    unit axes as columns, ``half [..., 3]`` half sizes, as :func:`box_frames` gives them;
+    leading dimensions broadcast), by the separating-axis test: disjoint boxes are
+    separated along one of their 6 face normals or the 9 cross products of their edges.
+    ``margin`` (m) widens every axis' test by that much: boxes closer than ``margin`` count
+    too (and a few a little further, near edges and corners). Returns a bool tensor of the
+    broadcast leading shape."""
+    a = axes_a.double().transpose(-1, -2)  # rows: the axes
+    b = axes_b.double().transpose(-1, -2)
+    a, b = torch.broadcast_tensors(a, b)
+    shape = a.shape[:-2]
+    cross = torch.linalg.cross(
+        a[..., :, None, :].expand(*shape, 3, 3, 3), b[..., None, :, :].expand(*shape, 3, 3, 3)
+    ).reshape(*shape, 9, 3)
+    cand = torch.cat([a, b, cross], dim=-2)  # [..., 15, 3]
+    norm = cand.norm(dim=-1, keepdim=True)
+    axis = norm[..., 0] > 1e-9  # parallel edges give no axis
+    cand = torch.where(norm > 1e-9, cand / norm.clamp_min(1e-12), torch.zeros_like(cand))
+    reach = ((cand @ a.transpose(-1, -2)).abs() * half_a.double()[..., None, :]).sum(-1) + (
+        (cand @ b.transpose(-1, -2)).abs() * half_b.double()[..., None, :]
+    ).sum(-1)  # [..., 15]: each box's half width along each axis, summed
+    d = (centre_b.double() - centre_a.double())[..., None, :]
+    gap = (cand * d).sum(-1).abs()
+    return ~((gap > reach + margin) & axis).any(-1)
 
 
 def clearance(proxies: Proxies, positions: Tensor, orientations: Tensor) -> Tensor:

@@ -17,11 +17,13 @@ import torch
 from torch import Tensor
 
 from spatialwm.data.actions import PushAction, step_actions
+from spatialwm.dynamics.proxy import proxies_from_state
 from spatialwm.dynamics.slides import along_ground, still_sliding
 from spatialwm.errors import InputError
 from spatialwm.scene.render import Camera
 from spatialwm.scene.state import SceneState
 from spatialwm.track.associate import Match, Prediction, associate, predictions
+from spatialwm.track.free_slide import free_slides
 from spatialwm.track.friction import friction_belief, push_speed, update_friction
 from spatialwm.track.inputs import check_observation
 from spatialwm.track.refine import make_window, refine_poses
@@ -40,6 +42,7 @@ from spatialwm.track.views import (
 )
 
 Predict = Callable[[SceneState], SceneState]
+SLIDE_VZ = 0.05  # m/s: an object moving up or down faster than this is not sliding
 
 
 @dataclass(frozen=True)
@@ -159,6 +162,33 @@ def _ground_pushes(
     return out
 
 
+def _slide_starts(
+    state: SceneState,
+    pushes: Mapping[int, Sequence[float]] | None,
+    ground_pushes: Mapping[int, Tensor],
+    movable: Sequence[int],
+) -> dict[int, Tensor]:
+    """``{group: [2] ground velocity}`` each movable group starts the step with, for a free
+    slide: a push's along the ground, else the velocity it carries if that is along the
+    ground (vertical speed under :data:`SLIDE_VZ`); not for one pushed off the ground."""
+    off_ground = {state.group_of(int(oid)) for oid in (pushes or {})} - set(ground_pushes)
+    out = {}
+    for g in movable:
+        if g in ground_pushes:
+            out[g] = ground_pushes[g]
+        elif g not in off_ground and abs(float(state.linear_velocity[g, 2])) < SLIDE_VZ:
+            out[g] = state.linear_velocity[g, :2].double()
+    return out
+
+
+def _with_velocity(state: SceneState, source: SceneState, groups: Sequence[int]) -> SceneState:
+    """``state`` with the linear and angular velocities of ``groups`` taken from ``source``."""
+    lin, ang = state.linear_velocity.clone(), state.angular_velocity.clone()
+    lin[groups] = source.linear_velocity[groups].to(lin.dtype)
+    ang[groups] = source.angular_velocity[groups].to(ang.dtype)
+    return state.replace(linear_velocity=lin, angular_velocity=ang)
+
+
 def _same_objects(pred, prev: SceneState, what: str) -> SceneState:
     """``pred`` if it is a SceneState of ``prev``'s objects; else an InputError naming
     ``what`` returned it."""
@@ -260,8 +290,10 @@ def observe_step(
     t0 = time.perf_counter()
     ts = track_state(state)
     images, cams, masks = check_observation(images, cameras, masks, known_cameras=known_cameras)
-    if ts.boxes is None or ts.ground_gap is None:  # a TrackState built by hand
-        ts = ts.replace(boxes=box_rotations(ts.scene), ground_gap=ground_gaps(ts.scene))
+    if ts.boxes is None or ts.ground_gap is None or ts.proxies is None:  # built by hand
+        proxies = proxies_from_state(ts.scene)
+        ts = ts.replace(boxes=box_rotations(ts.scene, proxies), ground_gap=ground_gaps(ts.scene),
+                        proxies=proxies)  # fmt: skip
     cfg = ts.config
     prev = ts.scene
     pred = _same_objects(predict(prev), prev, "the dynamics")
@@ -278,16 +310,23 @@ def observe_step(
             angular_velocity=torch.zeros_like(prev.angular_velocity),
         )
         pred = _with_rows(pred, still, static)
+    movable = [g for g in range(1, m) if g not in static]
+    pushed = _ground_pushes(prev, pushes, movable)
+    starts: dict[int, Tensor] = {}
+    glided: list[int] = []  # groups the free slide moved
     if rotation == "yaw":
-        pred = keep_on_ground(pred, prev, [g for g in range(1, m) if g not in static],
-                              settle_down=True)  # fmt: skip
+        pred = keep_on_ground(pred, prev, movable, settle_down=True)
+        mu = ts.friction if ts.friction is not None else prev.friction
+        if cfg.free_slide and mu is not None:
+            starts = _slide_starts(prev, pushes, pushed, movable)
+            dynamics = pred
+            pred, glided = free_slides(prev, pred, starts, mu, ts.proxies, cfg.dt)
     disp = (pred.positions - prev.positions).norm(dim=-1)
     sigma = (ts.sigma + cfg.sigma_process + cfg.sigma_motion * disp).clamp(max=cfg.sigma_max)
     sigma[0] = 0.0
     for g in static:
         sigma[g] = cfg.sigma_seen
     groups = list(range(1, m))
-    movable = [g for g in groups if g not in static]
     C = len(cams)
     radii = ts.radii if ts.radii is not None else torch.full((m,), 0.03)
 
@@ -427,7 +466,7 @@ def observe_step(
     latest = torch.where(well[:, None], new.positions[:, :2], torch.full((m, 2), math.nan))
     history = torch.cat([history[:, 1:], latest[:, None]], 1)
     friction, belief = ts.friction, ts.friction_belief
-    pushed = _ground_pushes(prev, pushes, movable)
+    slid: list[int] = []  # pushes whose velocity the friction estimate sets
     if friction is not None:
         if belief is None:  # a TrackState built by hand
             belief = friction_belief(friction, cfg.friction_std)
@@ -464,6 +503,18 @@ def observe_step(
                 speed = push_speed(u, float(friction[g]), cfg.dt)
                 lin[g, :2] = (pushed[g] * (speed / u)).to(lin.dtype)
             new = new.replace(linear_velocity=lin)
+    # a free slide seen well, that went elsewhere than friction at its estimate takes it (it
+    # met something, or grips otherwise), hands on the dynamics' velocity, not the slide's
+    off = 3.0 * math.sqrt(2.0) * cfg.friction_noise  # two positions' noise, 3 std
+    strayed = [
+        g
+        for g in glided
+        if g not in slid
+        and bool(well[g])
+        and float((new.positions[g, :2] - pred.positions[g, :2]).norm()) > off
+    ]
+    if strayed:
+        new = _with_velocity(new, dynamics, strayed)
     if cfg.velocity_gain > 0 and fit:
         # alpha-beta filter: a correction of the predicted position also corrects the
         # velocity the dynamics carries on with (along the ground)

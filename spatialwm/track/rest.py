@@ -20,6 +20,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
+from spatialwm.dynamics.proxy import Proxies, proxies_from_state
 from spatialwm.scene.state import (
     SceneState,
     quat_conjugate,
@@ -57,15 +58,14 @@ DOWN = torch.tensor(
 )
 
 
-def box_rotations(state: SceneState) -> Tensor:
+def box_rotations(state: SceneState, proxies: Proxies | None = None) -> Tensor:
     """``[M, 4]`` rotation of each object's proxy box in its canonical frame (identity for
-    the background)."""
-    from spatialwm.dynamics.proxy import proxies_from_state
-
+    the background); ``proxies``: the state's, if already fitted."""
     out = torch.zeros(state.num_groups, 4)
     out[:, 0] = 1.0
     if state.num_groups > 1:
-        out[1:] = proxies_from_state(state).rotation.float()
+        proxies = proxies if proxies is not None else proxies_from_state(state)
+        out[1:] = proxies.rotation.float()
     return out
 
 

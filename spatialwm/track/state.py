@@ -23,6 +23,7 @@ import torch
 from torch import Tensor
 
 from spatialwm.dynamics.prior import MAX_FRICTION
+from spatialwm.dynamics.proxy import Proxies, proxies_from_state
 from spatialwm.dynamics.slides import FloorFriction
 from spatialwm.errors import InputError
 from spatialwm.scene.state import SceneState, group_slice, quat_to_matrix
@@ -80,6 +81,9 @@ class TrackConfig:
         friction_std: std of the starting friction (of the hypothesis that an object has its
             own: :mod:`spatialwm.track.friction`).
         friction_noise: std (m) of a well-seen object's ground position.
+        free_slide: objects sliding on the ground with nothing in their way move by Coulomb
+            friction at their estimate rather than as the dynamics predicts (``rotation=
+            "yaw"`` only: :mod:`spatialwm.track.free_slide`).
     """
 
     sigma_seen: float = 0.005
@@ -109,6 +113,7 @@ class TrackConfig:
     estimate_friction: bool = True
     friction_std: float = 0.2
     friction_noise: float = 0.004
+    free_slide: bool = True
 
 
 @dataclass(frozen=True)
@@ -133,6 +138,8 @@ class TrackState:
             face of its proxy (the surface lies about a Gaussian's scale below its centres).
         boxes: ``[M, 4]`` rotation of each object's proxy box in its canonical frame (its
             rest poses are the box's faces: :mod:`spatialwm.track.rest`).
+        proxies: the objects' proxy boxes (:func:`~spatialwm.dynamics.proxy.proxies_from_state`
+            of the starting scene; what a free slide must keep clear of).
         friction: ``[M]`` each object's ground friction estimate (also ``scene.friction``),
             or ``None``: not estimated; friction_belief: what it is estimated from
             (:class:`~spatialwm.track.friction.FrictionBelief`).
@@ -155,6 +162,7 @@ class TrackState:
     colours: Tensor | None = None
     ground_gap: Tensor | None = None
     boxes: Tensor | None = None
+    proxies: Proxies | None = None
     friction: Tensor | None = None
     friction_belief: FrictionBelief | None = None
     history: Tensor | None = None
@@ -196,8 +204,6 @@ def track_state(
     static = frozenset(int(i) for i in static)
     if not static <= known:
         raise InputError(f"static objects {sorted(static - known)} are not in the scene")
-    from spatialwm.track.rest import box_rotations
-
     sigma = torch.full((m,), cfg.sigma_seen)
     sigma[0] = 0.0
     if friction is not None and not isinstance(friction, FloorFriction):
@@ -206,6 +212,9 @@ def track_state(
         raise InputError(
             f"track_state: friction must be in [0, {MAX_FRICTION:g}], got {friction.friction}"
         )
+    from spatialwm.track.rest import box_rotations
+
+    proxies = proxies_from_state(scene)
     start = belief = None
     if cfg.estimate_friction:
         if friction is not None:
@@ -223,7 +232,8 @@ def track_state(
         radii=object_radii(scene),
         colours=object_colours(scene),
         ground_gap=ground_gaps(scene),
-        boxes=box_rotations(scene),
+        boxes=box_rotations(scene, proxies),
+        proxies=proxies,
         friction=start,
         friction_belief=belief,
         start=scene,
