@@ -91,7 +91,8 @@ class DynamicsModel:
             with the lower rollout error on its validation episodes.
         info: provenance (episodes, command, errors), written with the model.
         slide_friction: the floor's sliding friction read off the clean free slides of the
-            training episodes (median; :func:`~spatialwm.dynamics.slides.slide_friction`),
+            training episodes (where the objects that slide agree;
+            :func:`~spatialwm.dynamics.slides.floor_friction`),
             or ``None``. Not what the prior steps with (``params.friction``, fitted to whole
             rollouts, also absorbs tumbling and collisions), but where an estimate from
             observed slides starts (:mod:`spatialwm.track.friction`).

@@ -6,10 +6,13 @@ Only clean slides count: both displacements at least ``min_step`` long and paral
 or a collision is not a slide), and the second one long enough that the object was still
 sliding at its end (``|d2| > |d1| / 3``: with a constant deceleration it stops within the
 second step otherwise). Objects that tumble or roll still give some low values, so many
-slides are summarised by their median (:func:`slide_friction`); :func:`floor_friction` also
-says how tightly the objects that slide agree: the spread of the values above the median
-(rolling and tumbling only lower them, so the upper side shows the sliders alone) and the
-share of all slides within 3 such spreads of the median.
+slides are summarised by where the objects that slide agree (:func:`floor_friction`): how
+tightly they agree is the spread of the values above the median of all (rolling and
+tumbling only lower values, so the upper side shows the sliders alone), and their friction
+is the centre of the values within 3 such spreads (the median of that window, moved until
+it stays), not the median of all, which the rollers pull down (the README's 47 training
+episodes: 0.605 against 0.600; held-out occlusion episodes' sliders: 0.611); also the share
+of all slides within that window.
 
 The first step of a slide that a push started has a known start speed ``u`` (the push's),
 so one step measures it: ``s = u dt - mu g dt^2 / 2`` along the push while the object still
@@ -54,6 +57,7 @@ __all__ = [
 GRAVITY = abs(GRAVITY_Z)  # m/s^2, the prior's
 GROUND_VZ = 1e-6  # m/s: a push with less vertical speed than this is along the ground
 TIMESTEP = 1.0 / 240.0  # s: the physics prior's default substep (and Bullet's)
+MAX_CENTRE_STEPS = 20  # floor_friction: moves of the sliders' window
 
 
 def along_ground(velocity) -> bool:
@@ -160,10 +164,11 @@ class FloorFriction:
     """The floor's sliding friction as many clean slides show it.
 
     Attributes:
-        friction: their median.
+        friction: the friction of the objects that slide (the centre of the slides within
+            ``3 spread`` of it; their median when there is no spread).
         spread: std of the friction of the objects that slide like the floor (1.4826 x
-            the median distance above the median of the values above it), or ``None``.
-        share: the fraction of the slides within ``3 spread`` of the median, or ``None``.
+            the median distance above the median of all of the values above it), or ``None``.
+        share: the fraction of the slides within ``3 spread`` of ``friction``, or ``None``.
         slides: how many clean slides.
     """
 
@@ -196,12 +201,20 @@ def floor_friction(tracks: Iterable[Tensor], dt: float) -> FloorFriction | None:
     if len(values) < 10 or len(above) == 0 or float(above.median()) <= 0.0:
         return FloorFriction(med, slides=len(values))
     spread = 1.4826 * float(above.median())
-    share = float(((values - med).abs() <= 3.0 * spread).double().mean())
-    return FloorFriction(med, spread, share, len(values))
+    centre = med
+    for _ in range(MAX_CENTRE_STEPS):  # the sliders' window, moved until its median stays
+        window = values[(values - centre).abs() <= 3.0 * spread]
+        moved = float(window.median())
+        if abs(moved - centre) < 1e-9:
+            break
+        centre = moved
+    share = float(((values - centre).abs() <= 3.0 * spread).double().mean())
+    return FloorFriction(centre, spread, share, len(values))
 
 
 def slide_friction(tracks: Iterable[Tensor], dt: float) -> tuple[float | None, int]:
-    """Median friction of every clean slide in ``tracks`` (each ``[T, 2]``: one object's
-    ground positions at consecutive steps ``dt`` apart): ``(median or None, slides)``."""
+    """The floor's friction from the clean slides in ``tracks`` (each ``[T, 2]``: one object's
+    ground positions at consecutive steps ``dt`` apart; :func:`floor_friction`):
+    ``(friction or None, slides)``."""
     floor = floor_friction(tracks, dt)
     return (None, 0) if floor is None else (floor.friction, floor.slides)

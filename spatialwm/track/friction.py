@@ -31,8 +31,8 @@ was stepped with the old friction, and its learned part slows pushed objects.
 
 Only clean slides count (see :mod:`spatialwm.dynamics.slides`), and a measurement more than
 3 std from every hypothesis (a collision) is dropped. The filter starts at the dynamics
-model's floor friction (its ``slide_friction``, the median of the clean slides of its
-training episodes; else its fitted friction).
+model's floor friction (its ``slide_friction``, where the clean slides of its training
+episodes' sliding objects agree; else its fitted friction).
 
 **Two hypotheses per object** (:class:`FrictionBelief`), when the model knows how tightly
 the objects that slide agree (``DynamicsModel.floor``: the spread and share of its training
