@@ -43,8 +43,9 @@ from spatialwm.track.views import (
 
 Predict = Callable[[SceneState], SceneState]
 SLIDE_VZ = 0.05  # m/s: an object moving up or down faster than this is not sliding
-# m: extra position std of an object seen at visible fraction 0 (its silhouette cut by an
-# occluder pins it less): sigma after a view, and the friction measurements' noise, scale so
+# m: the std of a position read off a view grows by this times the fraction of the object
+# hidden in it (a silhouette cut by an occluder pins it less): the std kept after the view,
+# and the noise of the positions a friction measurement uses (in the same proportion)
 PARTLY_SEEN_STD = 0.02
 
 
@@ -472,7 +473,8 @@ def observe_step(
     noise = ts.history_noise
     if noise is None:
         noise = torch.full((m, 3), cfg.friction_noise)
-    std = cfg.friction_noise * seen_sigma / cfg.sigma_seen if C else torch.full((m,), math.nan)
+    grow = seen_sigma / max(cfg.sigma_seen, 1e-4) if C else torch.full((m,), math.nan)
+    std = cfg.friction_noise * grow
     noise = torch.cat([noise[:, 1:], torch.where(well, std, math.nan)[:, None]], 1)
     friction, belief = ts.friction, ts.friction_belief
     slid: list[int] = []  # pushes whose velocity the friction estimate sets
