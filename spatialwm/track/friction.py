@@ -42,13 +42,6 @@ shipped model, whose training objects that slide all meet the same floor) or *ha
 own* (grips, tips, rolls: the broad ``TrackConfig.friction_std``). Each is a Kalman filter
 fed the same measurements; their weights start at the training slides' share (0.47) and
 follow each measurement's likelihood; the estimate the dynamics uses is the weighted mean.
-Each position counts with its own noise (``update_friction(..., noise=[M, 3])``): the loop
-takes an object seen whole to 4 mm (``TrackConfig.friction_noise``) and one seen in part to
-more, in proportion to the std it keeps for it after the view (``sigma_seen + 0.02 (1 -
-visible fraction)``): at the wall's edge, half seen, 12 mm. A push measured there had
-read 0.52 for a runner that slides at 0.61 (`occ_301`'s runner 1 at its second push) and
-sent it 2.7 cm too far.
-
 One step's measurement is noisy (4 mm of position error is 0.11 of friction): a single
 broad filter took it nearly at face value, and an object that only slides came out at 0.57
 or 0.73 and stopped 3-4 cm off behind the wall; one that grips (1.07) still gets its own.
@@ -119,14 +112,12 @@ def update_friction(
     groups: Sequence[int],
     dt: float,
     *,
-    noise: float | Tensor,
+    noise: float,
     min_step: float = 0.02,
     pushes: Mapping[int, Tensor] | None = None,
 ) -> tuple[FrictionBelief, list[int]]:
     """Fold the clean slides of ``groups`` in ``history [M, 3, 2]`` (each group's last three
-    ground positions, NaN where it was not seen well) into their beliefs. ``noise``: the
-    std (m) of every position, or ``[M, 3]`` one per position (an object seen in part is
-    placed less exactly: its measurement then counts for less). ``pushes``:
+    ground positions, NaN where it was not seen well) into their beliefs. ``pushes``:
     ``{group: [2] ground velocity}`` that a push set at the start of the last step; those
     groups are measured from that first step instead (the last two positions). Pure:
     returns a new belief.
@@ -134,21 +125,17 @@ def update_friction(
     Returns:
         ``(belief, groups measured)``.
     """
-    m = history.shape[0]
-    sd = torch.as_tensor(noise, dtype=torch.float64)
-    sd = sd.expand(m, 3) if sd.dim() == 0 else sd.double()  # each position's std (m)
-    scale = 1.0 / (GRAVITY * dt * dt) ** 2
+    r = (2.0 * noise / (GRAVITY * dt * dt)) ** 2
     pushes = pushes or {}
     lw, mean, var = belief.log_weight.clone(), belief.mean.clone(), belief.var.clone()
     used = []
     for g in groups:
-        v = sd[g] ** 2
         if g in pushes:
             mu = friction_of_push(history[g, 1:], pushes[g], dt, min_step=min_step)
-            rg = 4.0 * (v[1] + v[2]) * scale  # one displacement against a known speed
+            rg = 2.0 * r  # one displacement against a known speed: two positions' noise
         else:
             mu = friction_of_slide(history[g], dt, min_step=min_step)
-            rg = (v[0] + 2.0 * v[1] + v[2]) * scale  # (2 std / (g dt^2))^2 for equal stds
+            rg = r
         if mu is None:
             continue
         s = var[g] + rg

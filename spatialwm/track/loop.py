@@ -43,10 +43,6 @@ from spatialwm.track.views import (
 
 Predict = Callable[[SceneState], SceneState]
 SLIDE_VZ = 0.05  # m/s: an object moving up or down faster than this is not sliding
-# m: the std of a position read off a view grows by this times the fraction of the object
-# hidden in it (a silhouette cut by an occluder pins it less): the std kept after the view,
-# and the noise of the positions a friction measurement uses (in the same proportion)
-PARTLY_SEEN_STD = 0.02
 
 
 @dataclass(frozen=True)
@@ -457,7 +453,7 @@ def observe_step(
         seen[g] = bool((vis[g] > cfg.visible_fraction).any())
     for g in static:
         seen[g] = bool((vis[g] > cfg.visible_fraction).any())
-    seen_sigma = cfg.sigma_seen + PARTLY_SEEN_STD * (1.0 - vis.amax(1).clamp(0, 1)) if C else sigma
+    seen_sigma = cfg.sigma_seen + 0.02 * (1.0 - vis.amax(1).clamp(0, 1)) if C else sigma
     new_sigma = torch.where(seen, torch.minimum(seen_sigma, sigma), sigma)
     new_sigma[0] = 0.0
     hidden = torch.where(seen, torch.zeros_like(ts.hidden_steps), ts.hidden_steps + 1)
@@ -469,19 +465,14 @@ def observe_step(
     history = ts.history if ts.history is not None else torch.full((m, 3, 2), math.nan)
     latest = torch.where(well[:, None], new.positions[:, :2], torch.full((m, 2), math.nan))
     history = torch.cat([history[:, 1:], latest[:, None]], 1)
-    # each of those positions' std: a partly seen object's is larger, as its sigma is
-    noise = ts.history_noise
-    if noise is None:
-        noise = torch.full((m, 3), cfg.friction_noise)
-    grow = seen_sigma / max(cfg.sigma_seen, 1e-4) if C else torch.full((m,), math.nan)
-    std = cfg.friction_noise * grow
-    noise = torch.cat([noise[:, 1:], torch.where(well, std, math.nan)[:, None]], 1)
     friction, belief = ts.friction, ts.friction_belief
     slid: list[int] = []  # pushes whose velocity the friction estimate sets
     if friction is not None:
         if belief is None:  # a TrackState built by hand
             belief = friction_belief(friction, cfg.friction_std)
-        belief, used = update_friction(belief, history, movable, cfg.dt, noise=noise, pushes=pushed)
+        belief, used = update_friction(
+            belief, history, movable, cfg.dt, noise=cfg.friction_noise, pushes=pushed
+        )
         if used:
             friction = belief.estimate
             new = new.replace(friction=friction.clone())
@@ -538,8 +529,7 @@ def observe_step(
         new = new.replace(linear_velocity=lin)
     out = ts.replace(
         scene=new, sigma=new_sigma, hidden_steps=hidden, visibility=vis, surprise=surprise,
-        friction=friction, friction_belief=belief, history=history, history_noise=noise,
-        start_views=seen_at_start,
+        friction=friction, friction_belief=belief, history=history, start_views=seen_at_start,
     )  # fmt: skip
     info = StepInfo(
         visibility=vis,

@@ -144,10 +144,7 @@ class TrackState:
             or ``None``: not estimated; friction_belief: what it is estimated from
             (:class:`~spatialwm.track.friction.FrictionBelief`).
         history: ``[M, 3, 2]`` each object's ground position at the last three steps
-            where it was seen well (NaN where not; :mod:`spatialwm.track.friction`);
-            history_noise: ``[M, 3]`` the std (m) of each of those positions
-            (``TrackConfig.friction_noise`` for an object seen whole, more for one seen in
-            part; ``None``: ``friction_noise`` for all).
+            where it was seen well (NaN where not; :mod:`spatialwm.track.friction`).
         start: the scene tracking started from (where each object first stood: the ground
             it hid there was never seen, and RGB only, shows as a region once it has left).
         start_views: what the last step's cameras saw of ``start`` (RGB only:
@@ -169,7 +166,6 @@ class TrackState:
     friction: Tensor | None = None
     friction_belief: FrictionBelief | None = None
     history: Tensor | None = None
-    history_noise: Tensor | None = None
     start: SceneState | None = None
     start_views: tuple[bytes, Tensor, Tensor] | None = None
 
