@@ -17,7 +17,6 @@ from spatialwm.dynamics.slides import (
     friction_of_push,
     friction_of_slide,
     push_step,
-    slide_friction,
     still_sliding,
 )
 
@@ -41,17 +40,17 @@ def test_dirty_slides_give_nothing():
     assert friction_of_slide(unseen, DT) is None
 
 
-def test_slide_friction_is_the_median_of_the_clean_slides():
+def test_few_slides_give_their_median():
     tracks = [
         coulomb_slide(0.5, 3.0, 4),
         coulomb_slide(0.7, 3.0, 4, direction=(0.0, -1.0)),
         coulomb_slide(0.6, 3.0, 4),
     ]
     tracks.append(torch.zeros(6, 2, dtype=torch.float64))  # at rest: no slide
-    mu, n = slide_friction(tracks, DT)
-    assert n == 3 * 3  # each slide of 4 steps has 3 triples, all still sliding at 3 m/s
-    assert mu == pytest.approx(0.6, rel=1e-6)
-    assert slide_friction([torch.zeros(5, 2)], DT) == (None, 0)
+    floor = floor_friction(tracks, DT)
+    assert floor.slides == 3 * 3  # each slide of 4 steps has 3 triples, still sliding at 3 m/s
+    assert floor.friction == pytest.approx(0.6, rel=1e-6)
+    assert floor_friction([torch.zeros(5, 2)], DT) is None
 
 
 def test_a_push_is_along_the_ground_without_vertical_speed():
@@ -77,7 +76,6 @@ def test_floor_friction_is_where_the_sliders_agree():
     assert floor.share == pytest.approx(sum(abs(v - floor.friction) <= 3 * floor.spread
                                             for v in sliders + rollers) / 20)  # fmt: skip
     assert floor.share == pytest.approx(12 / 20)
-    assert slide_friction(tracks, DT) == (floor.friction, 20)
     few = floor_friction(tracks[:5], DT)  # under 10 slides: no spread, their median
     assert few.spread is None and few.share is None and few.slides == 5
     assert few.friction == pytest.approx(float(torch.tensor(sliders[:5]).double().median()))

@@ -245,12 +245,12 @@ def test_train_dynamics_cli(pushed, tmp_path, capsys):
     assert "wrote" in out and "floor friction from" in out
     # the floor's friction as the episode's clean slides show it (the same two copies)
     from spatialwm.data import load_dataset
-    from spatialwm.dynamics.slides import floor_friction, slide_friction
+    from spatialwm.dynamics.slides import floor_friction
 
     ep = load_dataset(data).episode
     tracks = [torch.tensor([s.objects[i].position[:2] for s in ep.steps], dtype=torch.float64)
               for i in ep.object_ids]  # fmt: skip
-    assert m.slide_friction == pytest.approx(slide_friction(tracks, ep.dt)[0], abs=1e-6)
+    assert m.slide_friction == pytest.approx(floor_friction(tracks, ep.dt).friction, abs=1e-6)
     floor = floor_friction(tracks + tracks, ep.dt)
     for got, want in ((m.slide_friction_spread, floor.spread),
                       (m.slide_friction_share, floor.share)):  # fmt: skip
@@ -276,7 +276,8 @@ def test_train_dynamics_cli(pushed, tmp_path, capsys):
     save_model(damaged, replace(before, slide_friction=None, slide_friction_spread=None))
     assert main(["train-dynamics", str(data), "--out", str(damaged), "--floor-only"]) == 0
     after = load_model(damaged)
-    assert after.slide_friction == pytest.approx(slide_friction(tracks, ep.dt)[0], abs=1e-6)
+    assert after.slide_friction == pytest.approx(floor_friction(tracks, ep.dt).friction,
+                                                 abs=1e-6)  # fmt: skip
     assert after.params == before.params and after.info == before.info
     old, new = json.loads(model.read_text()), json.loads(damaged.read_text())
     assert old["residual"] == new["residual"] and old["learned_only"] == new["learned_only"]

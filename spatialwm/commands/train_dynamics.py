@@ -28,9 +28,10 @@ def register(subparsers) -> None:
                    "unless --floor-only)")  # fmt: skip
     p.add_argument("--out", required=True, metavar="MODEL", help="model file to write (.json)")
     p.add_argument("--floor-only", action="store_true",
-                   help="only read the floor's friction (median, spread and share of the clean "
-                   "slides of the episodes' true trajectories) and write it into the existing "
-                   "model file --out: no reconstruction, no training")  # fmt: skip
+                   help="only read the floor's friction (where the sliding objects agree, with "
+                   "the spread and share of the clean slides of the episodes' true "
+                   "trajectories) and write it into the existing model file --out: no "
+                   "reconstruction, no training")  # fmt: skip
     p.add_argument("--preset", default="fast", help="reconstruction preset (default: fast)")
     p.add_argument("--recon-steps", type=int, default=None, metavar="N",
                    help="reconstruction steps (default: the preset's)")  # fmt: skip

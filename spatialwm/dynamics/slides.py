@@ -50,7 +50,6 @@ __all__ = [
     "friction_of_push",
     "friction_of_slide",
     "push_step",
-    "slide_friction",
     "still_sliding",
 ]
 
@@ -191,8 +190,9 @@ def clean_slide_frictions(tracks: Iterable[Tensor], dt: float) -> list[float]:
 
 
 def floor_friction(tracks: Iterable[Tensor], dt: float) -> FloorFriction | None:
-    """:class:`FloorFriction` of the clean slides in ``tracks`` (as :func:`slide_friction`),
-    ``None`` if there is none; ``spread`` and ``share`` need 10 slides."""
+    """:class:`FloorFriction` of the clean slides in ``tracks`` (each ``[T, 2]``: one object's
+    ground positions at consecutive steps ``dt`` apart), ``None`` if there is none;
+    ``spread`` and ``share`` need 10 slides (with fewer, ``friction`` is their median)."""
     values = torch.tensor(clean_slide_frictions(tracks, dt), dtype=torch.float64)
     if len(values) == 0:
         return None
@@ -210,11 +210,3 @@ def floor_friction(tracks: Iterable[Tensor], dt: float) -> FloorFriction | None:
         centre = moved
     share = float(((values - centre).abs() <= 3.0 * spread).double().mean())
     return FloorFriction(centre, spread, share, len(values))
-
-
-def slide_friction(tracks: Iterable[Tensor], dt: float) -> tuple[float | None, int]:
-    """The floor's friction from the clean slides in ``tracks`` (each ``[T, 2]``: one object's
-    ground positions at consecutive steps ``dt`` apart; :func:`floor_friction`):
-    ``(friction or None, slides)``."""
-    floor = floor_friction(tracks, dt)
-    return (None, 0) if floor is None else (floor.friction, floor.slides)

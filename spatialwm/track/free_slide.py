@@ -61,7 +61,8 @@ def free_slides(
         friction: ``[M]`` each group's friction on the ground.
         proxies: the objects' proxies (groups ``1..M-1`` in order).
         dt: the step (s); timestep: the integration substep (the physics prior's).
-        spacing: the swept box is tested every ``spacing`` metres along the slide.
+        spacing: the boxes are tested at instants between which none moves more than
+            ``spacing`` metres.
         tolerance: boxes overlapping by less than this (m) do not count as meeting
             (:data:`TOLERANCE`).
 
@@ -77,8 +78,8 @@ def free_slides(
     half = proxies.half_extents
     c0, a0 = box_frames(proxies, prev.positions[1:], prev.orientations[1:])
     c1, a1 = box_frames(proxies, pred.positions[1:], pred.orientations[1:])
-    pos, lin, ang = pred.positions.clone(), pred.linear_velocity.clone(), pred.angular_velocity
-    ang = ang.clone()
+    pos, lin = pred.positions.clone(), pred.linear_velocity.clone()
+    ang = pred.angular_velocity.clone()
     for g, v in velocities.items():
         v = torch.as_tensor(v, dtype=torch.float64)
         u = float(v.norm())

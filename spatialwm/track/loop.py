@@ -319,7 +319,7 @@ def observe_step(
         mu = ts.friction if ts.friction is not None else prev.friction
         if cfg.free_slide and mu is not None:
             starts = _slide_starts(prev, pushes, pushed, movable)
-            dynamics = pred
+            dynamics = pred  # the dynamics' prediction, before the free slides
             pred, glided = free_slides(prev, pred, starts, mu, ts.proxies, cfg.dt)
     disp = (pred.positions - prev.positions).norm(dim=-1)
     sigma = (ts.sigma + cfg.sigma_process + cfg.sigma_motion * disp).clamp(max=cfg.sigma_max)
