@@ -23,6 +23,7 @@ from spatialwm.errors import InputError
 from spatialwm.scene.render import Camera
 from spatialwm.scene.state import SceneState
 from spatialwm.track.associate import Match, Prediction, associate, predictions
+from spatialwm.track.clutter import off_clutter, record_clutter
 from spatialwm.track.free_slide import free_slides
 from spatialwm.track.friction import friction_belief, push_speed, update_friction
 from spatialwm.track.inputs import check_observation
@@ -335,6 +336,8 @@ def observe_step(
     amodal = alone[..., 3] > 0.5  # [G, C, H, W]
     modal = (view.groups[..., 1:] > 0.5).permute(3, 0, 1, 2)  # [G, C, H, W]
     seen_at_start = ts.start_views
+    clutter = ts.clutter
+    key = _camera_key(cams)
     if masks is not None:
         segments = segments_from_masks(masks, images, cfg.min_pixels)
     else:
@@ -343,12 +346,14 @@ def observe_step(
             images, background, cfg.residual_threshold, cfg.min_pixels
         )
         if ts.start is not None and movable:
-            if seen_at_start is None or seen_at_start[0] != _camera_key(cams):
+            if seen_at_start is None or seen_at_start[0] != key:
                 seen_at_start = start_views(ts.start, movable, cams)
             segments = _off_uncovered_ground(
                 segments, images, seen_at_start[1], seen_at_start[2],
                 amodal[[g - 1 for g in movable]], cfg.residual_threshold,
             )  # fmt: skip
+        if clutter is not None and clutter[0] == key:
+            segments = off_clutter(segments, images, clutter, cfg.residual_threshold)
     colours, cover = seen_colours(alone)  # [G, C, 3]: what each camera should see of each
     if ts.colours is not None:  # ... or, where it renders next to nothing, the base colour
         few = cover < 1.0
@@ -366,6 +371,9 @@ def observe_step(
         gate=cfg.gate, min_pixels=cfg.min_pixels, use_unmatched=masks is not None,
         occluders=occluders,
     )  # fmt: skip
+
+    if masks is None and (clutter is None or clutter[0] != key):  # first step with these cameras
+        clutter = record_clutter(key, unmatched, amodal[[g - 1 for g in movable]], images)
 
     # recovery (after the surprise is measured): objects found in no camera may take a
     # leftover segment under a much wider gate, so that a track lost to a bad prediction (or an
@@ -530,6 +538,7 @@ def observe_step(
     out = ts.replace(
         scene=new, sigma=new_sigma, hidden_steps=hidden, visibility=vis, surprise=surprise,
         friction=friction, friction_belief=belief, history=history, start_views=seen_at_start,
+        clutter=clutter,
     )  # fmt: skip
     info = StepInfo(
         visibility=vis,

@@ -149,6 +149,9 @@ class TrackState:
             it hid there was never seen, and RGB only, shows as a region once it has left).
         start_views: what the last step's cameras saw of ``start`` (RGB only:
             :func:`~spatialwm.track.loop.start_views`, rendered once while the cameras stay).
+        clutter: RGB only: the residual regions no object explained at the first step with
+            the last step's cameras, and the images they were seen in
+            (:mod:`spatialwm.track.clutter`).
     """
 
     scene: SceneState
@@ -168,6 +171,7 @@ class TrackState:
     history: Tensor | None = None
     start: SceneState | None = None
     start_views: tuple[bytes, Tensor, Tensor] | None = None
+    clutter: tuple[bytes, Tensor, Tensor] | None = None
 
     @property
     def step(self) -> int:
