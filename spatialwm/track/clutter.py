@@ -16,6 +16,11 @@ Static objects' silhouettes do not count: what a static object leaves unexplaine
 put. At later steps a region is dropped if most of its pixels are clutter *and* look as they did
 then (by less than the residual threshold): an object moving over clutter changes those
 pixels, so it is still found.
+
+What this assumes: at the first step the objects are where the state says (tracking starts
+from a reconstruction or a previous state). An object already elsewhere then, whose segment
+lies clear of every predicted silhouette, is taken for clutter until it moves. Cameras that
+change every step record clutter every step and drop nothing.
 """
 
 from __future__ import annotations
