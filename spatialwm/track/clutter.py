@@ -13,8 +13,8 @@ Clutter is recorded at the first step with a set of cameras: the residual region
 association left unmatched and that lie clear of every object's predicted full silhouette
 (the objects are then where tracking starts; the silhouettes grown by :data:`CLEAR` pixels).
 Static objects' silhouettes do not count: what a static object leaves unexplained stays
-put. At later steps a region is dropped if most of its pixels are clutter *and* look as they did
-then (by less than the residual threshold): an object moving over clutter changes those
+put. At later steps a region is dropped if most of its pixels are clutter *and* look as they
+did then (by less than the residual threshold): an object moving over clutter changes those
 pixels, so it is still found.
 
 What this assumes: at the first step the objects are where the state says (tracking starts

@@ -29,7 +29,7 @@ from spatialwm.track.friction import friction_belief, push_speed, update_frictio
 from spatialwm.track.inputs import check_observation
 from spatialwm.track.refine import make_window, refine_poses
 from spatialwm.track.reorient import reorient
-from spatialwm.track.rest import box_rotations, keep_on_ground, settle
+from spatialwm.track.rest import keep_on_ground, settle
 from spatialwm.track.segments import Segment, segments_from_masks, segments_from_residual
 from spatialwm.track.state import TrackState, ground_gaps, track_state
 from spatialwm.track.surprise import step_surprise
@@ -291,10 +291,8 @@ def observe_step(
     t0 = time.perf_counter()
     ts = track_state(state)
     images, cams, masks = check_observation(images, cameras, masks, known_cameras=known_cameras)
-    if ts.boxes is None or ts.ground_gap is None or ts.proxies is None:  # built by hand
-        proxies = proxies_from_state(ts.scene)
-        ts = ts.replace(boxes=box_rotations(ts.scene, proxies), ground_gap=ground_gaps(ts.scene),
-                        proxies=proxies)  # fmt: skip
+    if ts.ground_gap is None or ts.proxies is None:  # a TrackState built by hand
+        ts = ts.replace(ground_gap=ground_gaps(ts.scene), proxies=proxies_from_state(ts.scene))
     cfg = ts.config
     prev = ts.scene
     pred = _same_objects(predict(prev), prev, "the dynamics")

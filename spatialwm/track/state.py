@@ -136,10 +136,9 @@ class TrackState:
             ground plane ``z = 0`` in the starting state (:func:`ground_gaps`), at most
             :data:`MAX_GROUND_GAP`: where they are put when a fit turns the object onto another
             face of its proxy (the surface lies about a Gaussian's scale below its centres).
-        boxes: ``[M, 4]`` rotation of each object's proxy box in its canonical frame (its
-            rest poses are the box's faces: :mod:`spatialwm.track.rest`).
         proxies: the objects' proxy boxes (:func:`~spatialwm.dynamics.proxy.proxies_from_state`
-            of the starting scene; what a free slide must keep clear of).
+            of the starting scene; what a free slide must keep clear of, and whose faces are
+            the objects' rest poses: :attr:`boxes`).
         friction: ``[M]`` each object's ground friction estimate (also ``scene.friction``),
             or ``None``: not estimated; friction_belief: what it is estimated from
             (:class:`~spatialwm.track.friction.FrictionBelief`).
@@ -164,7 +163,6 @@ class TrackState:
     radii: Tensor | None = None
     colours: Tensor | None = None
     ground_gap: Tensor | None = None
-    boxes: Tensor | None = None
     proxies: Proxies | None = None
     friction: Tensor | None = None
     friction_belief: FrictionBelief | None = None
@@ -172,6 +170,14 @@ class TrackState:
     start: SceneState | None = None
     start_views: tuple[bytes, Tensor, Tensor] | None = None
     clutter: tuple[bytes, Tensor, Tensor] | None = None
+
+    @property
+    def boxes(self) -> Tensor | None:
+        """``[M, 4]`` rotation of each object's proxy box in its canonical frame (its rest
+        poses are the box's faces: :mod:`spatialwm.track.rest`), from :attr:`proxies`."""
+        from spatialwm.track.rest import box_rotations
+
+        return None if self.proxies is None else box_rotations(self.scene, self.proxies)
 
     @property
     def step(self) -> int:
@@ -216,8 +222,6 @@ def track_state(
         raise InputError(
             f"track_state: friction must be in [0, {MAX_FRICTION:g}], got {friction.friction}"
         )
-    from spatialwm.track.rest import box_rotations
-
     proxies = proxies_from_state(scene)
     start = belief = None
     if cfg.estimate_friction:
@@ -236,7 +240,6 @@ def track_state(
         radii=object_radii(scene),
         colours=object_colours(scene),
         ground_gap=ground_gaps(scene),
-        boxes=box_rotations(scene, proxies),
         proxies=proxies,
         friction=start,
         friction_belief=belief,
