@@ -38,15 +38,23 @@ def test_track_cli_writes_poses_and_a_report(episode, tmp_path, capsys):
     out = tmp_path / "out"
     assert main(["track", str(data), "--run", str(run), "--out", str(out), "--steps", "4"]) == 0
     printed = capsys.readouterr().out
-    assert "| ours |" in printed and "| baseline |" in printed
+    assert "| ours |" in printed and "| baseline |" in printed and "| smoothed |" in printed
     track = json.loads((out / "track.json").read_text())
     assert [s["step"] for s in track["steps"]] == [0, 1, 2, 3, 4]
     ids = {str(o.id) for o in load_dataset(data).objects}
     for s in track["steps"]:
         assert set(s["poses"]) == ids  # every object, every step
     assert set(track["steps"][1]["visibility"]) == ids
+    movable = {str(o.id) for o in load_dataset(data).objects if not o.static}
+    for s in track["steps"]:  # the smoothed poses beside the online ones, seen steps unchanged
+        assert set(s["smoothed"]) == movable
+        for i in set(map(str, s.get("seen", []))) & movable:
+            assert s["smoothed"][i] == pytest.approx(s["poses"][i])
     report = json.loads((out / "report.json").read_text())
     assert report["summary"]["ours"]["objects kept at the end"] == 2
+    smoothed, ours = report["summary"]["smoothed"], report["summary"]["ours"]
+    assert smoothed["identity switches"] == ours["identity switches"]
+    assert smoothed["n visible"] == ours["n visible"]
     assert len(report["surprise"]) == 5
     assert (out / "report.md").read_text().startswith("| method |")
 

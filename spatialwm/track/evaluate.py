@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 
 import numpy as np
 import torch
@@ -29,7 +30,9 @@ from scipy.optimize import linear_sum_assignment
 
 from spatialwm.scene.render import Camera
 from spatialwm.track.loop import StepInfo, observe_step, push_velocities
+from spatialwm.track.smooth import smooth_track
 from spatialwm.track.state import TrackConfig, track_state
+from spatialwm.track.views import render_alone
 
 VISIBLE = 0.95  # visibility at or above which an object counts as fully visible
 REAPPEAR = 3  # steps after a fully occluded run that count as "after reappearance"
@@ -43,7 +46,8 @@ class EpisodeResult:
     Attributes:
         steps: per step ``{"step", "poses", "visibility", "seen", "sigma", "surprise",
             "object_surprise", "seconds"}`` (JSON-able).
-        samples: ``samples[method][metric]`` lists (method ``ours`` / ``baseline``; metrics
+        samples: ``samples[method][metric]`` lists (method ``ours`` / ``smoothed`` (``ours``
+            revised after the fact, :mod:`spatialwm.track.smooth`) / ``baseline``; metrics
             ``pos <category>`` in cm, ``iou <category>``, plus counters).
         surprise: per-step surprise (step 0: 0).
         violation: the impossible event's ``{"step", "object", "type"}`` or None.
@@ -90,6 +94,17 @@ def _true_id(segment, gt_mask: torch.Tensor) -> int:
 def _iou(a: torch.Tensor, b: torch.Tensor) -> float:
     union = int((a | b).sum())
     return int((a & b).sum()) / union if union else 1.0
+
+
+def _amodal_truths(amodal_gt, truth, cams: Sequence[str], obj_index: dict, i: int):
+    """``(camera index, visibility category, [H, W] bool true full silhouette)`` of object
+    ``i`` in each camera whose amodal mask shows it."""
+    for k, c in enumerate(cams):
+        if amodal_gt[k] is None or i not in obj_index:
+            continue
+        gt = amodal_gt[k][obj_index[i]]
+        if int(gt.sum()) > 0:
+            yield k, visibility_category(truth.visibility.get(c, {}).get(i, 0.0)), gt
 
 
 def track_episode(
@@ -145,6 +160,7 @@ def track_episode(
             "step": t,
             "poses": {str(i): poses[i] for i in ids},
             "sigma": {str(i): float(ts.sigma[ts.scene.group_of(i)]) for i in ids},
+            "friction": {str(i): float(ts.friction[ts.scene.group_of(i)]) for i in ids},
             "surprise": info.surprise if info else 0.0,
         }
         if info is not None:
@@ -177,13 +193,7 @@ def track_episode(
             res.samples["ours"][f"pos {cat}"].append(err)
             if cat != "fully occluded" and since_hidden[i] <= REAPPEAR:
                 res.samples["ours"]["pos reappeared"].append(err)
-            for k, c in enumerate(cams):
-                if amodal_gt[k] is None or i not in obj_index:
-                    continue
-                gt = amodal_gt[k][obj_index[i]]
-                if int(gt.sum()) == 0:
-                    continue
-                ccat = visibility_category(truth.visibility.get(c, {}).get(i, 0.0))
+            for k, ccat, gt in _amodal_truths(amodal_gt, truth, cams, obj_index, i):
                 res.samples["ours"][f"iou {ccat}"].append(_iou(info.amodal[g, k], gt))
                 res.samples["baseline"][f"iou {ccat}"].append(
                     _iou(info.amodal[g, k], gt) if bool(info.seen[g]) else 0.0
@@ -232,13 +242,57 @@ def track_episode(
             log(f"step {t}/{T - 1}: surprise {rec['surprise']:.2f}, {info.seconds:.2f} s")
     res.samples["ours"]["objects at the end"].append(float(ts.scene.num_groups - 1 - len(static)))
     res.samples["baseline"]["objects at the end"].append(float(len(base_tracks)))
+    _score_smoothed(res, wm, dataset, cams, movable, T)
     return res
+
+
+def _score_smoothed(res: EpisodeResult, wm, dataset, cams: Sequence[str], movable, T: int) -> None:
+    """Add each step's smoothed poses (:func:`~spatialwm.track.smooth.smooth_track`) to
+    ``res.steps`` (``"smoothed"``) and score them as method ``smoothed``: positions and amodal
+    IoU as for ``ours``, the counters (kept, switches) ``ours``'."""
+    ep = dataset.episode
+    pushes = [push_velocities(list(ep.steps[t].actions)) for t in range(T)]
+    smoothed = smooth_track(res.steps, pushes, ep.dt)
+    obj_index = {o.id: k for k, o in enumerate(dataset.objects)}
+    out = res.samples["smoothed"]
+    for key, v in res.samples["ours"].items():
+        if not key.startswith(("pos ", "iou ")):
+            out[key] = list(v)
+    since_hidden = {i: 10**6 for i in movable}
+    for t, rec in enumerate(res.steps):
+        rec["smoothed"] = {str(i): smoothed[i][t].tolist() for i in movable}
+        if t == 0:
+            continue
+        truth = ep.steps[t]
+        frames = [dataset.frame_index(c, t) for c in cams]
+        still = (0.0, 0.0, 0.0)
+        objs = {
+            i: SimpleNamespace(position=smoothed[i][t][:3], quaternion=smoothed[i][t][3:],
+                               linear_velocity=still, angular_velocity=still)
+            for i in movable
+        }  # fmt: skip
+        state = wm.with_object_states(wm.state, objs)
+        groups = [state.group_of(i) for i in movable]
+        alone = render_alone(state, groups, [Camera.from_dataset(dataset, f) for f in frames]) > 0.5
+        amodal_gt = [dataset.amodal(f) for f in frames]
+        for n, i in enumerate(movable):
+            cat = _category({c: truth.visibility.get(c, {}).get(i, 0.0) for c in cams}, cams)
+            since_hidden[i] = 0 if cat == "fully occluded" else since_hidden[i] + 1
+            true_pos = np.asarray(truth.objects[i].position)
+            err = 100 * float(np.linalg.norm(smoothed[i][t][:3] - true_pos))
+            out[f"pos {cat}"].append(err)
+            if cat != "fully occluded" and since_hidden[i] <= REAPPEAR:
+                out["pos reappeared"].append(err)
+            for k, ccat, gt in _amodal_truths(amodal_gt, truth, cams, obj_index, i):
+                out[f"iou {ccat}"].append(_iou(alone[n, k], gt))
 
 
 def summary(results: Sequence[EpisodeResult]) -> dict:
     """Pooled numbers per method: means of the samples, counts of the counters."""
     out: dict = {}
-    for method in ("ours", "baseline"):
+    for method in ("ours", "smoothed", "baseline"):
+        if not any(method in r.samples for r in results):
+            continue
         pooled: dict[str, list] = defaultdict(list)
         for r in results:
             for k, v in r.samples[method].items():
