@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 
+from spatialwm.data.actions import PlaceAction, PushAction, WaitAction
 from spatialwm.dynamics.slides import coulomb_slide
 from spatialwm.track.smooth import SmoothConfig, smooth_object, smooth_track
 
@@ -107,18 +108,25 @@ def test_smooth_track_reads_the_loop_records():
         }
         for t in range(len(poses))
     ]
-    acts = [{1: (*pushes[t], 0.0)} if t in pushes else {} for t in range(len(poses))]
+    acts = [[PushAction(1, (*pushes[t], 0.0))] if t in pushes else [] for t in range(len(poses))]
     out = smooth_track(steps, acts, DT, SmoothConfig())
     assert set(out) == {1, 2}
     assert np.linalg.norm(out[1][~seen, :3] - truth[~seen, :3], axis=1).max() < 0.01
     assert np.allclose(out[2], steps[0]["poses"]["2"])
+    # placed (or thrown) while hidden at step 5: the way back ends there
+    for other in (PlaceAction(1, (0.5, 0.5, 0.02, 1.0, 0.0, 0.0, 0.0)), PushAction(1, (0, 1, 2))):
+        acts[5] = [WaitAction(), other]
+        out = smooth_track(steps, acts, DT)
+        assert np.array_equal(out[1][:6], poses[:6])
+        assert np.linalg.norm(out[1][7:10, :3] - truth[7:10, :3], axis=1).max() < 0.01
 
 
 def test_smooth_track_bad_records():
     steps = [{"poses": {"1": [0, 0, 0, 1, 0, 0, 0]}, "sigma": {"1": 0.01}}]
     with pytest.raises(ValueError, match="step 0 has no 'friction'"):
-        smooth_track(steps, [{}], DT)
-    with pytest.raises(ValueError, match="pushes"):
+        smooth_track(steps, [], DT)
+    steps = [*steps, dict(steps[0], friction={"1": 0.6})]
+    with pytest.raises(ValueError, match="actions"):
         smooth_track(steps, [], DT)
 
 

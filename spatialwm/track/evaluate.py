@@ -251,8 +251,7 @@ def _score_smoothed(res: EpisodeResult, wm, dataset, cams: Sequence[str], movabl
     ``res.steps`` (``"smoothed"``) and score them as method ``smoothed``: positions and amodal
     IoU as for ``ours``, the counters (kept, switches) ``ours``'."""
     ep = dataset.episode
-    pushes = [push_velocities(list(ep.steps[t].actions)) for t in range(T)]
-    smoothed = smooth_track(res.steps, pushes, ep.dt)
+    smoothed = smooth_track(res.steps, [ep.steps[t].actions for t in range(T - 1)], ep.dt)
     obj_index = {o.id: k for k, o in enumerate(dataset.objects)}
     out = res.samples["smoothed"]
     for key, v in res.samples["ours"].items():

@@ -48,12 +48,13 @@ hidden position error 2.00 -> 1.34 cm.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from spatialwm.dynamics.slides import coulomb_slide
+from spatialwm.data.actions import Action, PlaceAction, PushAction, step_actions
+from spatialwm.dynamics.slides import along_ground, coulomb_slide
 
 __all__ = ["SmoothConfig", "smooth_object", "smooth_track"]
 
@@ -133,6 +134,8 @@ def smooth_object(
     pushes: Mapping[int, Sequence[float]],
     dt: float,
     config: SmoothConfig = SmoothConfig(),
+    *,
+    breaks: Collection[int] = (),
 ) -> np.ndarray:
     """One object's smoothed poses (see the module docstring). Pure.
 
@@ -146,6 +149,8 @@ def smooth_object(
         pushes: ``{t: (vx, vy)}`` ground velocity (m/s) a push gave it at the start of step
             ``t -> t + 1``.
         dt: step length (s).
+        breaks: steps ``t`` at whose start something else moved it (placed, thrown): the
+            way back ends there, and a run with one is smoothed only after it.
 
     Returns:
         ``[T, 7]``: the poses, revised on the hidden runs that end in a resting anchor.
@@ -176,8 +181,9 @@ def smooth_object(
         anchor = F[e]
         backward: dict[int, tuple[np.ndarray, float]] = {}  # step -> (position, variance)
         pos, var, nxt = anchor[:3].copy(), config.base**2, e
-        start = a  # the first step the way back reaches
-        for p in sorted((p for p in pushes if a <= p < e), reverse=True):
+        begin = max([a] + [q + 1 for q in breaks if a <= q < e])  # after a place or a throw
+        start = begin  # the first step the way back reaches
+        for p in sorted((p for p in pushes if begin <= p < e), reverse=True):
             v = np.asarray(pushes[p], dtype=np.float64)[:2]
             speed = float(np.linalg.norm(v))
             if speed <= 0.0:
@@ -202,15 +208,15 @@ def smooth_object(
             rest = pos.copy()
             rest[:2] -= direction * _slide(speed, mu, dt, nxt - p)
             var += (share * _slide(speed, mu, dt, nxt - p)) ** 2 + misfit
-            for k in range(max(a, p + 1), min(nxt, b) + 1):  # sliding (earlier pushes
+            for k in range(max(start, p + 1), min(nxt, b) + 1):  # sliding (earlier pushes
                 q = rest.copy()  # overwrite the rest before a later one with their slides)
                 q[:2] += direction * _slide(speed, mu, dt, k - p)
                 backward[k] = (q, var)
-            for k in range(a, min(p, b) + 1):
+            for k in range(start, min(p, b) + 1):
                 backward[k] = (rest.copy(), var)
             pos, nxt = rest, p
-        if not any(a <= p < e for p in pushes):  # seen again unpushed: it rested there
-            backward = {k: (anchor[:3].copy(), var) for k in range(a, b + 1)}
+        if not any(begin <= p < e for p in pushes):  # seen again unpushed: it rested there
+            backward = {k: (anchor[:3].copy(), var) for k in range(start, b + 1)}
         backward = {k: v for k, v in backward.items() if k >= start}
         # the forward estimate's way in: hidden steps before it comes to rest
         first_push = min((p for p in pushes if start <= p < e), default=b)
@@ -238,7 +244,7 @@ def smooth_object(
 
 
 def smooth_track(
-    steps: Sequence[Mapping], pushes: Sequence[Mapping[int, Sequence[float]]], dt: float,
+    steps: Sequence[Mapping], actions: Sequence[Action | Sequence[Action] | None], dt: float,
     config: SmoothConfig = SmoothConfig(),
 ) -> dict[int, np.ndarray]:  # fmt: skip
     """Smoothed poses ``{object id: [T, 7]}`` of a tracked episode.
@@ -246,12 +252,13 @@ def smooth_track(
     Args:
         steps: the per-step records :func:`~spatialwm.track.evaluate.track_episode` writes
             (``poses``, ``sigma``, ``friction``, ``seen``, ``visibility``; step 0 first).
-        pushes: per step ``t``, ``{object id: velocity}`` of the pushes at the start of step
-            ``t -> t + 1`` (:func:`~spatialwm.track.push_velocities` of its actions).
+        actions: per step ``t``, the actions at the start of step ``t -> t + 1`` (the
+            episode's ``steps[t].actions``): pushes along the ground are slides; a place, or a
+            push that throws, ends the way back.
         dt: step length (s).
     """
-    if len(pushes) < len(steps):
-        raise ValueError(f"smooth_track: {len(steps)} steps but pushes for {len(pushes)}")
+    if len(actions) < len(steps) - 1:
+        raise ValueError(f"smooth_track: {len(steps)} steps but actions for {len(actions)}")
     for t, s in enumerate(steps):
         missing = [k for k in ("poses", "sigma", "friction") if k not in s]
         if missing or set(s.get("poses", {})) != set(steps[0]["poses"]):
@@ -267,6 +274,12 @@ def smooth_track(
         vis = np.array(
             [max((s.get("visibility", {}).get(oid) or {0: 0.0}).values()) for s in steps]
         )
-        own = {t: p[i][:2] for t, p in enumerate(pushes) if i in p}
-        out[i] = smooth_object(poses, sigma, seen, vis, friction, own, dt, config)
+        pushes, breaks = {}, set()
+        for t, acts in enumerate(actions):
+            for act in step_actions(acts):
+                if isinstance(act, PushAction) and act.object == i and along_ground(act.velocity):
+                    pushes[t] = act.velocity[:2]
+                elif isinstance(act, (PushAction, PlaceAction)) and act.object == i:
+                    breaks.add(t)
+        out[i] = smooth_object(poses, sigma, seen, vis, friction, pushes, dt, config, breaks=breaks)
     return out
