@@ -24,13 +24,15 @@ did):
   during the slide lie along it. The last push's friction is measured from the reappearance
   itself when the object was seen well (visibility at least
   :attr:`SmoothConfig.min_visibility`) while still sliding: the friction (on a grid) whose
-  slide leaves the distance seen between those steps and the anchor. The loop's estimate
+  slide leaves the distance seen between those steps and the anchor (steps the loop had
+  higher or lower than the anchor, on another face, measure nothing). The loop's estimate
   for the object will not do: one that tipped over slides on another face (``occ_303``'s
   runner: 24 cm where its estimate says 34), and a gripping one may slide freely the other
   way (``occ_304``'s: 38 cm where its 1.1 says 22). A slide nothing measured (an earlier
   push while hidden, or a reappearance seen only in slivers) ends the way back there
   (:attr:`SmoothConfig.go_unmeasured` goes on, with a std of
-  :attr:`SmoothConfig.unmeasured` of the slide).
+  :attr:`SmoothConfig.unmeasured` of the slide); so does a place, or a push that throws the
+  object: the steps before keep the forecast.
 - **Fusion**: each backward position has a std of :attr:`SmoothConfig.base` plus
   :attr:`SmoothConfig.measured` of each slide it went back through and the rms misfit of
   the measurement, and is fused with the forward one by inverse variance, the forward's std
