@@ -138,6 +138,7 @@ def track_episode(
     base_ids: dict[int, int] = {}  # true id -> its last baseline track id
     next_track = 1 + max(ids)
     ours_last: dict[int, int] = {}
+    amodal_gts: dict[int, list] = {}  # step -> the cameras' true full silhouettes
     for t in range(T):
         frames = [dataset.frame_index(c, t) for c in cams]
         gt_masks = [dataset.mask(i) for i in frames]
@@ -179,6 +180,7 @@ def track_episode(
             continue
         # ---- ours
         amodal_gt = [dataset.amodal(i) for i in frames]
+        amodal_gts[t] = amodal_gt
         detections = []  # (true id, position) of what was seen, for the baseline
         for i in movable:
             g = ts.scene.group_of(i)
@@ -242,15 +244,19 @@ def track_episode(
             log(f"step {t}/{T - 1}: surprise {rec['surprise']:.2f}, {info.seconds:.2f} s")
     res.samples["ours"]["objects at the end"].append(float(ts.scene.num_groups - 1 - len(static)))
     res.samples["baseline"]["objects at the end"].append(float(len(base_tracks)))
-    _score_smoothed(res, wm, dataset, cams, movable, T)
+    _score_smoothed(res, wm, dataset, cams, movable, amodal_gts)
     return res
 
 
-def _score_smoothed(res: EpisodeResult, wm, dataset, cams: Sequence[str], movable, T: int) -> None:
+def _score_smoothed(
+    res: EpisodeResult, wm, dataset, cams: Sequence[str], movable, amodal_gts: dict
+) -> None:
     """Add each step's smoothed poses (:func:`~spatialwm.track.smooth.smooth_track`) to
     ``res.steps`` (``"smoothed"``) and score them as method ``smoothed``: positions and amodal
-    IoU as for ``ours``, the counters (kept, switches) ``ours``'."""
+    IoU (against ``amodal_gts``: per step, the cameras' true full silhouettes) as for
+    ``ours``, the counters (kept, switches) ``ours``'."""
     ep = dataset.episode
+    T = len(res.steps)
     smoothed = smooth_track(res.steps, [ep.steps[t].actions for t in range(T - 1)], ep.dt)
     obj_index = {o.id: k for k, o in enumerate(dataset.objects)}
     out = res.samples["smoothed"]
@@ -273,7 +279,7 @@ def _score_smoothed(res: EpisodeResult, wm, dataset, cams: Sequence[str], movabl
         state = wm.with_object_states(wm.state, objs)
         groups = [state.group_of(i) for i in movable]
         alone = render_alone(state, groups, [Camera.from_dataset(dataset, f) for f in frames]) > 0.5
-        amodal_gt = [dataset.amodal(f) for f in frames]
+        amodal_gt = amodal_gts[t]
         for n, i in enumerate(movable):
             cat = _category({c: truth.visibility.get(c, {}).get(i, 0.0) for c in cams}, cams)
             since_hidden[i] = 0 if cat == "fully occluded" else since_hidden[i] + 1
