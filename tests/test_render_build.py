@@ -33,6 +33,20 @@ def test_missing_sources_are_named(monkeypatch, tmp_path):
         _build._check_toolchain()
 
 
+def test_a_stale_build_lock_is_removed(tmp_path):
+    # torch waits for ever on the lock of a build that was killed mid-way
+    (tmp_path / "lock").touch()
+    (tmp_path / "bindings.o").touch()
+    now = (tmp_path / "lock").stat().st_mtime
+    assert not _build.clear_stale_lock(tmp_path, idle=600, now=now + 60)  # a build under way
+    assert (tmp_path / "lock").exists()
+    with pytest.warns(UserWarning, match="stale build lock"):
+        assert _build.clear_stale_lock(tmp_path, idle=600, now=now + 601)
+    assert not (tmp_path / "lock").exists()
+    assert not _build.clear_stale_lock(tmp_path, idle=600, now=now + 601)  # no lock
+    assert not _build.clear_stale_lock(tmp_path / "missing", idle=600)  # no directory
+
+
 def test_extension_is_cached():
     assert _build.load_native() is _build.load_native()
 

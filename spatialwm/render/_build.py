@@ -2,7 +2,9 @@
 
 The build uses ``torch.utils.cpp_extension.load`` (ninja + the system C++ compiler) and is
 cached by torch under ``$TORCH_EXTENSIONS_DIR`` (default ``~/.cache/torch_extensions``), so
-it runs once per machine and source change. Importing :mod:`spatialwm` never builds.
+it runs once per machine and source change. Importing :mod:`spatialwm` never builds. A
+build killed mid-way leaves torch's lock file behind, on which every later load would wait
+for ever; one that has seen no progress for :data:`STALE_LOCK_S` is removed, with a warning.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ import hashlib
 import os
 import platform
 import shutil
+import time
+import warnings
 from pathlib import Path
 from types import ModuleType
 
@@ -29,6 +33,8 @@ CXX_FLAGS = ["-O3", "-std=c++17", "-fopenmp", "-fno-math-errno"]
 if platform.machine().lower() in ("x86_64", "amd64"):
     CXX_FLAGS.append("-mprefer-vector-width=512")  # use all of AVX-512 where the CPU has it
 LD_FLAGS = ["-fopenmp"]
+# s: a build whose directory saw no write for this long is dead (one takes ~2 min on 2 cores)
+STALE_LOCK_S = 600.0
 
 
 def _check_toolchain() -> None:
@@ -75,6 +81,29 @@ def _build_name(arch: str) -> str:
     return f"spatialwm_native_{h.hexdigest()[:12]}"
 
 
+def clear_stale_lock(
+    build_dir: Path, *, idle: float = STALE_LOCK_S, now: float | None = None
+) -> bool:
+    """Remove torch's build ``lock`` in ``build_dir`` when nothing there changed for ``idle``
+    seconds. A build killed mid-way leaves the lock behind, and every later ``load`` of the
+    same build then waits for it, silently and for ever. Returns whether one was removed."""
+    lock = build_dir / "lock"
+    now = time.time() if now is None else now
+    try:
+        newest = max(p.stat().st_mtime for p in build_dir.iterdir())
+        if not lock.exists() or now - newest < idle:
+            return False
+        lock.unlink()
+    except (OSError, ValueError):  # gone meanwhile, or no such directory
+        return False
+    warnings.warn(
+        f"removed a stale build lock {lock}: nothing was written there for {now - newest:.0f} s "
+        "(a build killed mid-way)",
+        stacklevel=2,
+    )
+    return True
+
+
 def load_native(arch: str | None = None) -> ModuleType:
     """Return the compiled extension module, building it on the first call (then cached, in
     this process and on disk).
@@ -94,9 +123,16 @@ def _load(arch: str) -> ModuleType:
     from torch.utils.cpp_extension import load
 
     verbose = os.environ.get("SPATIALWM_BUILD_VERBOSE", "") not in ("", "0")
+    name = _build_name(arch)
+    try:  # torch's own helper (private): where it builds, and waits on the lock
+        from torch.utils.cpp_extension import _get_build_directory
+
+        clear_stale_lock(Path(_get_build_directory(name, verbose=False)))
+    except ImportError:
+        pass
     try:
         return load(
-            name=_build_name(arch),
+            name=name,
             sources=[str(SOURCE_DIR / s) for s in SOURCES],
             extra_cflags=[*CXX_FLAGS, f"-march={arch}"],
             extra_ldflags=LD_FLAGS,
