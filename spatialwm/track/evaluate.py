@@ -96,6 +96,14 @@ def _iou(a: torch.Tensor, b: torch.Tensor) -> float:
     return int((a & b).sum()) / union if union else 1.0
 
 
+def _add_position(samples: dict, cat: str, err: float, since_hidden: int) -> None:
+    """File one position error (cm) under its step category, and under ``reappeared`` too
+    within :data:`REAPPEAR` steps of a fully occluded run."""
+    samples[f"pos {cat}"].append(err)
+    if cat != "fully occluded" and since_hidden <= REAPPEAR:
+        samples["pos reappeared"].append(err)
+
+
 def _amodal_truths(amodal_gt, truth, cams: Sequence[str], obj_index: dict, i: int):
     """``(camera index, visibility category, [H, W] bool true full silhouette)`` of object
     ``i`` in each camera whose amodal mask shows it."""
@@ -192,9 +200,7 @@ def track_episode(
             else:
                 since_hidden[i] += 1
             err = 100 * float(np.linalg.norm(np.subtract(poses[i][:3], truth.objects[i].position)))
-            res.samples["ours"][f"pos {cat}"].append(err)
-            if cat != "fully occluded" and since_hidden[i] <= REAPPEAR:
-                res.samples["ours"]["pos reappeared"].append(err)
+            _add_position(res.samples["ours"], cat, err, since_hidden[i])
             for k, ccat, gt in _amodal_truths(amodal_gt, truth, cams, obj_index, i):
                 res.samples["ours"][f"iou {ccat}"].append(_iou(info.amodal[g, k], gt))
                 res.samples["baseline"][f"iou {ccat}"].append(
@@ -234,9 +240,7 @@ def track_episode(
             if true in base_ids and base_ids[true] != tid:
                 res.samples["baseline"]["identity switches"].append(1.0)
             base_ids[true] = tid
-            res.samples["baseline"][f"pos {cat}"].append(err)
-            if cat != "fully occluded" and since <= REAPPEAR:
-                res.samples["baseline"]["pos reappeared"].append(err)
+            _add_position(res.samples["baseline"], cat, err, since)
         base_tracks = new_tracks
         seen_true = {d[0] for d in detections}
         res.samples["baseline"]["lost"].extend(1.0 for i in movable if i not in seen_true)
@@ -285,9 +289,7 @@ def _score_smoothed(
             since_hidden[i] = 0 if cat == "fully occluded" else since_hidden[i] + 1
             true_pos = np.asarray(truth.objects[i].position)
             err = 100 * float(np.linalg.norm(smoothed[i][t][:3] - true_pos))
-            out[f"pos {cat}"].append(err)
-            if cat != "fully occluded" and since_hidden[i] <= REAPPEAR:
-                out["pos reappeared"].append(err)
+            _add_position(out, cat, err, since_hidden[i])
             for k, ccat, gt in _amodal_truths(amodal_gt, truth, cams, obj_index, i):
                 out[f"iou {ccat}"].append(_iou(alone[n, k], gt))
 

@@ -207,9 +207,10 @@ def smooth_object(
             if share > config.measured and not config.go_unmeasured:
                 start = p + 1  # nothing measured this slide: no further back
                 break
+            travelled = _slide(speed, mu, dt, nxt - p)
             rest = pos.copy()
-            rest[:2] -= direction * _slide(speed, mu, dt, nxt - p)
-            var += (share * _slide(speed, mu, dt, nxt - p)) ** 2 + misfit
+            rest[:2] -= direction * travelled
+            var += (share * travelled) ** 2 + misfit
             for k in range(max(start, p + 1), min(nxt, b) + 1):  # sliding (earlier pushes
                 q = rest.copy()  # overwrite the rest before a later one with their slides)
                 q[:2] += direction * _slide(speed, mu, dt, k - p)
